@@ -1,0 +1,1 @@
+"""The Gradio app (patient view, clinician pre-sort, about)."""

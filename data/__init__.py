@@ -1,0 +1,1 @@
+"""Photos and data sets: safe loading, the synthetic renderer, manifests and importers."""

@@ -1,0 +1,1 @@
+"""Architectures, checkpoint format and the one inference path (Predictor)."""

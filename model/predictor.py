@@ -1,0 +1,166 @@
+"""The one inference path. The app, the pre-sort CLI and evaluation all call it.
+
+    from skinfindings.model.predictor import Predictor
+    predictor = Predictor()                      # the shipped checkpoint
+    result = predictor.predict("photo.jpg")      # raises PhotoError on a bad file
+    results = predictor.predict_many(paths)      # a bad file becomes a result with .error
+
+Probabilities are calibrated (per-finding temperature) and compared with the
+checkpoint's per-finding thresholds. A photo that cannot be assessed gets an
+``abstention`` and no ``present`` findings: it is never reported as clear.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from skinfindings.data.photo import PhotoError, PhotoSource, load_photo_sized
+from skinfindings.findings import FINDINGS
+from skinfindings.model import quality
+from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
+from skinfindings.model.quality import Abstention
+from skinfindings.model.transforms import resize_photo, to_tensor
+
+
+@dataclass
+class Prediction:
+    name: str
+    probabilities: dict[str, float] = field(default_factory=dict)  # calibrated, every finding
+    present: list[str] = field(default_factory=list)  # at or above threshold, most probable first
+    thresholds: dict[str, float] = field(default_factory=dict)
+    abstention: Abstention | None = None
+    error: str | None = None  # patient-readable reason the file could not be read
+    quality: dict[str, float] = field(default_factory=dict)
+    pixels: np.ndarray | None = field(default=None, repr=False)  # the model's view, metadata-free
+
+    @property
+    def assessed(self) -> bool:
+        return self.error is None and self.abstention is None
+
+
+@dataclass
+class _Prepared:
+    name: str
+    pixels: np.ndarray | None = None
+    original_size: tuple[int, int] = (0, 0)
+    error: str | None = None
+
+
+def _default_name(photo: PhotoSource, index: int) -> str:
+    if isinstance(photo, (str, Path)):
+        return Path(photo).name
+    return f"photo-{index + 1}"
+
+
+class Predictor:
+    """Checkpoint + eval preprocessing + calibration + abstention, in one object."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path = DEFAULT_CHECKPOINT,
+        *,
+        batch_size: int = 16,
+        decode_workers: int = 2,
+        device: str = "cpu",
+    ):
+        self.model, self.meta = load_checkpoint(checkpoint)
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.checkpoint = Path(checkpoint)
+        self.batch_size = batch_size
+        self.decode_workers = decode_workers
+        self._temperature = torch.tensor(self.meta.temperature, dtype=torch.float32)
+        self._thresholds = np.asarray(self.meta.thresholds, dtype=np.float64)
+
+    @property
+    def input_size(self) -> int:
+        return self.meta.input_size
+
+    def prepare(self, photo: PhotoSource) -> tuple[np.ndarray, tuple[int, int]]:
+        """Decode safely and resize to the model's input; raises PhotoError."""
+        image, stored_size = load_photo_sized(photo, draft_size=self.input_size)
+        return resize_photo(image, self.input_size), stored_size
+
+    def tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        return to_tensor(pixels, tuple(self.meta.mean), tuple(self.meta.std))
+
+    @torch.inference_mode()
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(batch.to(self.device)).float().cpu()
+
+    def calibrate(self, logits: torch.Tensor) -> np.ndarray:
+        """Calibrated probabilities from raw logits (per-finding temperature scaling)."""
+        return torch.sigmoid(logits / self._temperature).numpy()
+
+    def predict(self, photo: PhotoSource, name: str | None = None) -> Prediction:
+        """One photo; a file that cannot be read raises PhotoError with a patient-readable message."""
+        pixels, original_size = self.prepare(photo)
+        return self._predict_prepared([_Prepared(name or _default_name(photo, 0), pixels, original_size)])[0]
+
+    def predict_many(
+        self, photos: Sequence[PhotoSource], names: Sequence[str] | None = None, progress: bool = False
+    ) -> list[Prediction]:
+        """Many photos, batched; decoding runs in a small thread pool. Bad files become rows with .error."""
+        names = list(names) if names is not None else [_default_name(p, i) for i, p in enumerate(photos)]
+        results: list[Prediction] = []
+        bar = _progress(len(photos), progress)
+        with ThreadPoolExecutor(max_workers=self.decode_workers) as pool:
+            for start in range(0, len(photos), self.batch_size):
+                chunk = list(zip(photos[start : start + self.batch_size], names[start : start + self.batch_size]))
+                prepared = list(pool.map(self._safe_prepare, chunk))
+                results.extend(self._predict_prepared(prepared))
+                if bar is not None:
+                    bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+        return results
+
+    def _safe_prepare(self, item: tuple[PhotoSource, str]) -> _Prepared:
+        photo, name = item
+        try:
+            pixels, size = self.prepare(photo)
+        except PhotoError as exc:
+            return _Prepared(name, error=exc.user_message)
+        return _Prepared(name, pixels, size)
+
+    def _predict_prepared(self, prepared: list[_Prepared]) -> list[Prediction]:
+        readable = [p for p in prepared if p.error is None]
+        probabilities = np.zeros((0, len(FINDINGS)))
+        if readable:
+            batch = torch.stack([self.tensor(p.pixels) for p in readable])
+            probabilities = self.calibrate(self.logits(batch))
+        by_name = dict(zip((id(p) for p in readable), probabilities))
+        return [self._result(p, by_name.get(id(p))) for p in prepared]
+
+    def _result(self, prepared: _Prepared, probs: np.ndarray | None) -> Prediction:
+        thresholds = dict(zip(FINDINGS, self._thresholds.tolist()))
+        if prepared.error is not None:
+            return Prediction(prepared.name, thresholds=thresholds, error=prepared.error)
+        abstention, stats = quality.assess(prepared.pixels, prepared.original_size)
+        probabilities = dict(zip(FINDINGS, (float(p) for p in probs)))
+        present = []
+        if abstention is None:
+            present = sorted((f for f in FINDINGS if probabilities[f] >= thresholds[f]), key=lambda f: -probabilities[f])
+        return Prediction(
+            prepared.name,
+            probabilities=probabilities,
+            present=present,
+            thresholds=thresholds,
+            abstention=abstention,
+            quality=stats.as_dict(),
+            pixels=prepared.pixels,
+        )
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="photo")

@@ -1,0 +1,5 @@
+import sys
+
+from skinfindings.cli import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""The safe loader against a generated bad-input corpus."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinfindings.data.photo import (
+    MAX_PIXELS,
+    CorruptPhotoError,
+    PhotoTooLargeError,
+    PhotoTooSmallError,
+    UnsupportedFormatError,
+    heic_available,
+    load_photo,
+    load_photo_sized,
+)
+from conftest import skin_like
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims huge dimensions: the loader must refuse before decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def exif_with_gps(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "PhoneMaker"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (52.0, 22.0, 1.0), "E", (4.0, 53.0, 2.0)
+    return exif
+
+
+def test_truncated_jpeg_is_refused():
+    data = encode(skin_like(), "JPEG", quality=90)
+    with pytest.raises(CorruptPhotoError):
+        load_photo(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("payload", [b"", b"just some text, not a photo\n" * 10, b"<svg xmlns='http://www.w3.org/2000/svg'><rect width='9' height='9'/></svg>"])
+def test_non_images_are_refused_with_a_readable_message(tmp_path, payload):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(payload)
+    with pytest.raises((UnsupportedFormatError, CorruptPhotoError)) as info:
+        load_photo(path)
+    assert "photo" in info.value.user_message.lower()
+
+
+def test_bmp_is_outside_the_allow_list():
+    with pytest.raises(UnsupportedFormatError):
+        load_photo(encode(skin_like(), "BMP"))
+
+
+def test_decompression_bomb_header_is_refused_before_decoding():
+    with pytest.raises(PhotoTooLargeError):
+        load_photo(png_header_only(20_000, 20_000))
+
+
+def test_huge_dimensions_just_over_the_limit_are_refused():
+    side = int(MAX_PIXELS**0.5) + 10
+    with pytest.raises(PhotoTooLargeError):
+        load_photo(png_header_only(side, side))
+
+
+def test_one_pixel_image_is_too_small():
+    with pytest.raises(PhotoTooSmallError):
+        load_photo(encode(Image.new("RGB", (1, 1), (200, 150, 120)), "PNG"))
+
+
+def test_16bit_png_is_scaled_not_clipped():
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (64, 1))
+    image = load_photo(encode(Image.fromarray(ramp), "PNG"))
+    pixels = np.asarray(image)
+    assert image.mode == "RGB" and pixels.shape == (64, 256, 3)
+    assert pixels[0, 0, 0] == 0 and pixels[0, -1, 0] == 255
+    assert 120 <= pixels[0, 128, 0] <= 135  # mid-grey stays mid-grey
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    image = load_photo(encode(skin_like().convert("CMYK"), "JPEG"))
+    assert image.mode == "RGB"
+    r, g, b = np.asarray(image).reshape(-1, 3).mean(axis=0)
+    assert r > g > b  # still skin-toned, not inverted
+
+
+def test_transparent_png_is_composited_on_white():
+    rgba = Image.new("RGBA", (64, 64), (200, 100, 80, 0))
+    rgba.paste((200, 100, 80, 255), (0, 0, 32, 64))
+    pixels = np.asarray(load_photo(encode(rgba, "PNG")))
+    assert tuple(pixels[10, 10]) == (200, 100, 80)
+    assert tuple(pixels[10, 50]) == (255, 255, 255)
+
+
+def test_palette_and_grayscale_convert_to_rgb():
+    for image in (skin_like().convert("P"), skin_like().convert("L")):
+        assert load_photo(encode(image, "PNG")).mode == "RGB"
+
+
+def test_animated_gif_uses_its_first_frame():
+    frames = [Image.new("RGB", (64, 64), c) for c in ((200, 40, 40), (40, 200, 40), (40, 40, 200))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    r, g, b = np.asarray(load_photo(data))[32, 32]
+    assert r > 150 and g < 100 and b < 100
+
+
+def test_exif_rotation_applied_and_gps_stripped(tmp_path):
+    tall = skin_like(320).crop((0, 0, 320, 160))  # stored 320 wide x 160 high
+    path = tmp_path / "phone.jpg"
+    tall.save(path, "JPEG", exif=exif_with_gps(orientation=6))  # 6 = rotate 90 degrees on display
+    with Image.open(path) as raw:
+        assert raw.getexif().get_ifd(0x8825)  # the fixture really carries GPS
+    image = load_photo(path)
+    assert image.size == (160, 320)
+    assert not image.getexif() and not image.info
+    saved = io.BytesIO()
+    image.save(saved, "JPEG")
+    assert b"Exif" not in saved.getvalue() and b"PhoneMaker" not in saved.getvalue()
+
+
+def test_jpeg_draft_mode_decodes_near_target_size():
+    big = skin_like(256).resize((4000, 3000))
+    image, stored = load_photo_sized(encode(big, "JPEG", quality=85), draft_size=256)
+    assert stored == (4000, 3000)
+    assert 256 <= min(image.size) < 1000
+
+
+def test_webp_and_tiff_load():
+    for fmt in ("WEBP", "TIFF"):
+        assert load_photo(encode(skin_like(), fmt)).size == (320, 320)
+
+
+def test_heic_without_the_extra_says_how_to_enable_it():
+    if heic_available():
+        pytest.skip("pillow-heif is installed here")
+    fake_heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    with pytest.raises(UnsupportedFormatError, match="heic"):
+        load_photo(fake_heic)
