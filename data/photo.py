@@ -64,6 +64,10 @@ class CorruptPhotoError(PhotoError):
     user_message = "This photo file is damaged or incomplete. Please take or export the photo again and resend it."
 
 
+class MissingPhotoError(PhotoError):
+    user_message = "The photo file could not be found. Please choose the photo again."
+
+
 class PhotoTooLargeError(PhotoError):
     user_message = "This image is too large to process. Please send an ordinary phone photo (under 64 megapixels)."
 
@@ -93,7 +97,7 @@ def _open_stream(source: PhotoSource) -> BinaryIO:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
-            raise CorruptPhotoError(f"no such file: {path.name}")
+            raise MissingPhotoError(f"no such file: {path.name}")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise PhotoTooLargeError(f"file is {path.stat().st_size} bytes")
         return io.BytesIO(path.read_bytes())

@@ -1,0 +1,71 @@
+"""Post-training calibration on the validation split: per-finding temperature and threshold.
+
+Threshold rule (stored in the checkpoint as ``threshold_rule``):
+* findings that escalate (pustules, crusting): the highest threshold whose validation
+  sensitivity is still >= the target (0.90 by default) — missing them is the costly error;
+* the other findings: the threshold that maximises F1 on validation.
+A finding with no positives (or no negatives) in validation keeps 0.5 and says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skinfindings.findings import FINDING_INFO, FINDINGS
+from skinfindings.training.metrics import known
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
+
+
+def _nll(logits: np.ndarray, labels: np.ndarray) -> float:
+    # Stable binary cross-entropy on logits.
+    return float(np.mean(np.logaddexp(0, logits) - labels * logits))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Grid search of the temperature that minimises validation NLL for one finding."""
+    y, z = known(labels, logits)
+    if y.size == 0 or y.min() == y.max():
+        return 1.0
+    losses = [_nll(z / t, y) for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def sensitivity_threshold(probs: np.ndarray, labels: np.ndarray, target: float) -> float:
+    """Highest threshold with sensitivity >= target."""
+    positives = np.sort(probs[labels == 1])
+    # Keeping the k highest-scoring positives keeps sensitivity k/n; allow at most n*(1-target) misses.
+    misses = int(np.floor(len(positives) * (1 - target) + 1e-9))
+    return float(positives[misses]) if len(positives) else 0.5
+
+
+def f1_threshold(probs: np.ndarray, labels: np.ndarray) -> float:
+    candidates = np.unique(probs)
+    best, best_f1 = 0.5, -1.0
+    for t in candidates:
+        predicted = probs >= t
+        tp = np.sum(predicted & (labels == 1))
+        f1 = 2 * tp / (predicted.sum() + (labels == 1).sum())
+        if f1 > best_f1:
+            best, best_f1 = float(t), f1
+    return best
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray, escalate_sensitivity: float = 0.90):
+    """Per-finding temperatures and thresholds from validation logits; returns (temperatures, thresholds, notes)."""
+    temperatures, thresholds, notes = [], [], {}
+    for i, finding in enumerate(FINDINGS):
+        t = fit_temperature(logits[:, i], labels[:, i])
+        y, z = known(labels[:, i], logits[:, i])
+        probs = 1 / (1 + np.exp(-z / t))
+        if y.size == 0 or y.min() == y.max():
+            threshold, notes[finding] = 0.5, "no positives or no negatives in validation: default 0.5"
+        elif FINDING_INFO[finding].escalates:
+            threshold = sensitivity_threshold(probs, y, escalate_sensitivity)
+            notes[finding] = f"highest threshold with validation sensitivity >= {escalate_sensitivity:.2f}"
+        else:
+            threshold = f1_threshold(probs, y)
+            notes[finding] = "maximises validation F1"
+        temperatures.append(t)
+        thresholds.append(threshold)
+    return temperatures, thresholds, notes
