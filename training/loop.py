@@ -65,6 +65,30 @@ def train_one_epoch(
     return total / max(count, 1), step
 
 
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, loader: DataLoader, max_batches: int = 30) -> None:
+    """Re-estimate BatchNorm running statistics with the final weights ("precise BN").
+
+    torchvision's MobileNetV3/EfficientNet use BN momentum 0.01, so after a short run
+    (and in an EMA copy) the running statistics lag the weights; eval accuracy suffers.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    for index, (images, _, _) in enumerate(loader):
+        if index >= max_batches:
+            break
+        model(images)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Raw logits and labels (NaN where unknown) for every item in ``loader``."""

@@ -31,7 +31,7 @@ from skinfindings.training.augment import eval_preset, train_preset
 from skinfindings.training.calibrate import calibrate
 from skinfindings.training.config import TrainConfig
 from skinfindings.training.dataset import Item, PhotoDataset, epoch_order, items_from, sample_weights
-from skinfindings.training.loop import evaluate, lr_at, make_ema, train_one_epoch
+from skinfindings.training.loop import evaluate, lr_at, make_ema, recompute_batchnorm, train_one_epoch
 from skinfindings.training.metrics import macro, per_finding_auroc
 
 DEMO_STATUS = "demonstration model: trained on synthetic images only; not validated on real patients"
@@ -90,19 +90,25 @@ def check_no_leak(*splits: list[Item]) -> None:
 
 
 def check_licences(manifests: list[Manifest], allow_non_commercial: bool) -> bool:
-    """The licence gate of skinfindings.data.licenses; returns True when the model becomes non-commercial."""
+    """Checksums, then the licence gate; returns True when the model becomes non-commercial."""
+    from skinfindings.data.importers import verify_checksums
     from skinfindings.data.licenses import check_licences as gate
+
+    for manifest in manifests:
+        verify_checksums(manifest)  # a missing or changed image is an error, not a silent skip
 
     return any(gate(m, allow_non_commercial=allow_non_commercial).non_commercial for m in manifests)
 
 
 def data_sources(manifests: list[Manifest], splits: Splits) -> list[DataSource]:
+    from skinfindings.data.licenses import normalise_license
+
     counts: dict[tuple[str, str, str], int] = {}
     paths = {item.path for item in splits.train + splits.val}
     for manifest in manifests:
         for record in manifest.records:
             if str(manifest.resolve(record)) in paths:
-                key = (record.source, record.license, record.attribution)
+                key = (record.source, normalise_license(record.license), record.attribution)
                 counts[key] = counts.get(key, 0) + 1
     return [DataSource(name=s, license=l, attribution=a, n_images=n) for (s, l, a), n in sorted(counts.items())]
 
@@ -183,7 +189,8 @@ def _eval_model(model, ema):
 
 
 def _finish(config, manifests, splits, model, non_commercial: bool, out: Path) -> Path:
-    """Calibrate on validation, measure on test, write the checkpoint."""
+    """Re-estimate BatchNorm statistics, calibrate on validation, measure on test, write the checkpoint."""
+    recompute_batchnorm(model, loader_for(splits.train, config, eval_preset(), order=list(range(len(splits.train)))))
     val_logits, val_labels = evaluate(model, loader_for(splits.val, config, eval_preset()))
     temperatures, thresholds, notes = calibrate(val_logits, val_labels, config.escalate_sensitivity)
     metrics = {"source": "computed by `skinfindings train` on the manifests' val/test splits",
