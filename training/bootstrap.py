@@ -1,0 +1,62 @@
+"""Grouped bootstrap: resample whole groups (patients), never single photos.
+
+Photos of one patient are not independent; resampling them one by one makes the
+intervals look narrower than the data allow. Each resample draws as many groups as
+the data has, with replacement, and gives every photo the count of its group. The
+metrics in ``training.metrics`` take those counts as weights, so all resamples are
+computed at once.
+
+    weights = resample_weights(groups, resamples=1000, seed=0)   # (1000, n)
+    values = finding_metrics(y, scores, threshold, weights)["auroc"]
+    summary = summarise(point, values, reason=None)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+CI_LEVEL = 0.95
+
+
+def group_ids(groups: Sequence[str]) -> np.ndarray:
+    """Integer id per photo; a photo without a group is a group of its own."""
+    ids: dict[str, int] = {}
+    out = np.empty(len(groups), dtype=int)
+    for i, group in enumerate(groups):
+        key = group if group else f"\0row-{i}"  # cannot clash with a real group name
+        out[i] = ids.setdefault(key, len(ids))
+    return out
+
+
+def resample_weights(groups: Sequence[str], resamples: int, seed: int = 0) -> np.ndarray:
+    """(resamples, n) float array: how often each photo appears in each grouped resample."""
+    ids = group_ids(groups)
+    n_groups = int(ids.max()) + 1 if ids.size else 0
+    if n_groups == 0:
+        return np.zeros((resamples, 0))
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, n_groups, size=(resamples, n_groups))
+    # One bincount over all resamples: offset each resample's draws into its own range.
+    flat = (drawn + n_groups * np.arange(resamples)[:, None]).ravel()
+    per_group = np.bincount(flat, minlength=resamples * n_groups).reshape(resamples, n_groups)
+    return per_group[:, ids].astype(float)
+
+
+def summarise(point: float, resampled: np.ndarray, reason: str | None = None) -> dict:
+    """A metric as stored in metrics.json.
+
+    ``value`` is None with ``na`` naming the reason when the metric is undefined on the data.
+    ``ci`` is the percentile interval over the resamples where the metric is defined;
+    ``defined`` is that share of resamples (below 1, the interval leaves out the resamples
+    that lacked a class, so it is optimistic about how much the data pin the value down).
+    """
+    if reason is not None or math.isnan(point):
+        return {"value": None, "ci": None, "na": reason or "undefined", "defined": 0.0}
+    defined = resampled[~np.isnan(resampled)]
+    tail = (1 - CI_LEVEL) / 2 * 100
+    ci = [round(float(v), 4) for v in np.percentile(defined, [tail, 100 - tail])] if defined.size else None
+    return {"value": round(float(point), 4), "ci": ci, "na": None,
+            "defined": round(defined.size / max(resampled.size, 1), 4)}
