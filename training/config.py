@@ -29,6 +29,7 @@ class TrainConfig:
     pos_weight: bool = True  # BCE with per-finding positive weights from train prevalence
     augment: bool = True
     workers: int = 2  # DataLoader worker processes
+    threads: int = 0  # torch intra-op threads; 0 = torch's default. 1 is much faster on an oversubscribed CPU
     seed: int = 0
     max_steps: int = 0  # > 0: stop each epoch after this many steps (smoke runs, CI)
     escalate_sensitivity: float = 0.90  # threshold rule for findings that escalate (pustules, crusting)

@@ -133,6 +133,8 @@ def run(config: TrainConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
 
     manifests = [read_manifest(m) for m in config.manifests]
     non_commercial = check_licences(manifests, config.allow_non_commercial)
