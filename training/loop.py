@@ -40,7 +40,11 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
     def ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
         n = int(num_averaged)
         d = min(decay, (1 + n) / (10 + n))
-        torch._foreach_lerp_(averaged, current, 1 - d)
+        for avg, cur in zip(averaged, current):
+            if avg.is_floating_point():
+                avg.lerp_(cur, 1 - d)
+            else:  # counters such as BatchNorm's num_batches_tracked
+                avg.copy_(cur)
 
     return AveragedModel(model, multi_avg_fn=ema_update, use_buffers=True)
 
