@@ -1,0 +1,228 @@
+"""Aftercare guidance for the app: which texts to show, worded for the procedure, the day and the red flags.
+
+    from skinfindings.app.guidance import finding_advice, urgency
+    advice = finding_advice("erythema", procedure="microneedling", days=10)
+    advice.timing    # "... You are on day 10, which is later than this usually lasts: contact your provider ..."
+    message = urgency(present=["pustules"], assessed=True, red_flags={"fever"})
+    message.level.key, message.headline, message.lines, message.emergency
+
+Every text lives in ``guidance.json`` next to this file, each fact with the seed
+documents it rests on; this module only chooses and fills them in. The level of
+urgency comes from ``skinfindings.app.priority.tier_for``, the same rule the
+clinician pre-sort uses, so the patient view and the pre-sort cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from skinfindings.app.priority import RED_FLAGS, Tier, tier_for
+from skinfindings.findings import FINDING_INFO, FINDINGS
+
+GUIDANCE_FILE = Path(__file__).resolve().parent / "guidance.json"
+UNKNOWN_PROCEDURE = "unknown"
+
+
+@dataclass(frozen=True)
+class Fact:
+    text: str
+    sources: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a finding is described after one procedure, in days since the treatment (0 = the day itself)."""
+
+    fact: Fact
+    expected: bool  # part of the usual healing course, rather than something to have checked
+    first_day: int
+    last_day: int | None  # None: no end is described
+
+
+@dataclass(frozen=True)
+class FindingGuide:
+    what: Fact
+    course: Fact
+    helps: tuple[Fact, ...]
+    contact: Fact
+    timing: dict[str, Timing]  # procedure key -> timing
+
+
+@dataclass(frozen=True)
+class Guidance:
+    sources: dict[str, str]
+    procedures: dict[str, str]
+    findings: dict[str, FindingGuide]
+    general_care: tuple[Fact, ...]
+    messages: dict[str, Fact]
+    red_flag_sources: dict[str, tuple[str, ...]]
+    wording: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FindingAdvice:
+    """What the app says about one reported finding."""
+
+    finding: str
+    headline: str
+    what: str
+    course: str
+    timing: str
+    helps: tuple[str, ...]
+    contact: str
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """The message above the results: how soon to contact the provider, and why."""
+
+    level: Tier
+    headline: str
+    lines: tuple[str, ...]
+    emergency: str | None  # emergency wording, shown whenever a red flag is ticked
+
+
+def _fact(raw: dict) -> Fact:
+    return Fact(raw["text"], tuple(raw["sources"]), raw.get("note", ""))
+
+
+def _finding_guide(raw: dict) -> FindingGuide:
+    timing = {
+        procedure: Timing(_fact(entry), entry["expected"], entry["first_day"], entry["last_day"])
+        for procedure, entry in raw["timing"].items()
+    }
+    return FindingGuide(
+        _fact(raw["what"]), _fact(raw["course"]), tuple(map(_fact, raw["helps"])), _fact(raw["contact"]), timing
+    )
+
+
+def load_guidance(path: str | Path = GUIDANCE_FILE) -> Guidance:
+    """Read and check the guidance file: every finding covered, every source named in the sources table."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    facts = raw["facts"]
+    guidance = Guidance(
+        sources=dict(raw["sources"]),
+        procedures=dict(raw["procedures"]),
+        findings={key: _finding_guide(value) for key, value in facts["findings"].items()},
+        general_care=tuple(map(_fact, facts["general_care"])),
+        messages={key: _fact(value) for key, value in facts["messages"].items()},
+        red_flag_sources={key: tuple(value) for key, value in facts["red_flag_sources"].items()},
+        wording=dict(raw["wording"]),
+    )
+    _check(guidance, path)
+    return guidance
+
+
+def all_facts(guidance: Guidance) -> list[Fact]:
+    facts = list(guidance.general_care) + list(guidance.messages.values())
+    for guide in guidance.findings.values():
+        facts += [guide.what, guide.course, guide.contact, *guide.helps]
+        facts += [timing.fact for timing in guide.timing.values()]
+    return facts
+
+
+def _check(guidance: Guidance, path: str | Path) -> None:
+    problems = []
+    if set(guidance.findings) != set(FINDINGS):
+        problems.append(f"findings {sorted(guidance.findings)} != {sorted(FINDINGS)}")
+    if set(guidance.red_flag_sources) != set(RED_FLAGS):
+        problems.append(f"red_flag_sources {sorted(guidance.red_flag_sources)} != {sorted(RED_FLAGS)}")
+    named = [source for fact in all_facts(guidance) for source in fact.sources]
+    named += [source for sources in guidance.red_flag_sources.values() for source in sources]
+    problems += [f"source {source!r} is not in the sources table" for source in named if source not in guidance.sources]
+    problems += [f"a fact has no source: {fact.text[:60]!r}" for fact in all_facts(guidance) if not fact.sources]
+    for key, guide in guidance.findings.items():
+        missing = set(guidance.procedures) - {UNKNOWN_PROCEDURE} - set(guide.timing)
+        if missing:
+            problems.append(f"{key}: no timing for {sorted(missing)}")
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+
+
+@lru_cache(maxsize=1)
+def guidance() -> Guidance:
+    """The shipped guidance, read once."""
+    return load_guidance()
+
+
+def finding_name(finding: str) -> str:
+    """The finding's label in running text, without a 'possible' of its own (the sentence adds one)."""
+    label = FINDING_INFO[finding].label
+    return label[len("possible ") :] if label.lower().startswith("possible ") else label[0].lower() + label[1:]
+
+
+def _listing(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def timing_note(finding: str, procedure: str | None, days: int | None, source: Guidance | None = None) -> str:
+    """One or two sentences on whether this finding is expected after this procedure on this day."""
+    source = source or guidance()
+    words = source.wording
+    timing = source.findings[finding].timing.get(procedure or UNKNOWN_PROCEDURE)
+    if timing is None:
+        return words["timing_no_procedure"]
+    fact = timing.fact.text
+    if not timing.expected:
+        return words["timing_not_expected"].format(fact=fact)
+    if days is None:
+        return words["timing_no_day"].format(fact=fact)
+    if days < timing.first_day:
+        return words["timing_too_early"].format(fact=fact, days=days)
+    if timing.last_day is not None and days > timing.last_day:
+        return words["timing_too_late"].format(fact=fact, days=days)
+    return words["timing_expected"].format(fact=fact, days=days)
+
+
+def finding_advice(finding: str, procedure: str | None = None, days: int | None = None) -> FindingAdvice:
+    """The guidance for one reported finding, worded for the procedure and the day when they are known."""
+    source = guidance()
+    guide = source.findings[finding]
+    return FindingAdvice(
+        finding=finding,
+        headline=source.wording["headline_reported"].format(label=finding_name(finding)),
+        what=guide.what.text,
+        course=guide.course.text,
+        timing=timing_note(finding, procedure, days, source),
+        helps=tuple(fact.text for fact in guide.helps),
+        contact=guide.contact.text,
+    )
+
+
+def urgency(present: list[str], assessed: bool, red_flags: set[str] | frozenset[str] = frozenset()) -> Urgency:
+    """How soon to contact the provider. Never a reassuring state: the lowest level still says 'see your provider'."""
+    source = guidance()
+    messages, words = source.messages, source.wording
+    level = tier_for(present, assessed, set(red_flags))
+    escalating = [finding_name(f) for f in present if FINDING_INFO[f].escalates]
+    if level.key == "urgent":
+        flags = _listing([RED_FLAGS[key].lower() for key in RED_FLAGS if key in red_flags])
+        lines = [messages["urgent"].text.format(flags=flags)]
+        if escalating:
+            lines.append(messages["urgent_with_finding"].text.format(findings=_listing(escalating)))
+        return Urgency(level, words["headline_urgent"], tuple(lines), messages["emergency"].text)
+    if level.key == "review":
+        lines = (messages["review"].text.format(findings=_listing(escalating)), messages["notice"].text)
+        return Urgency(level, words["headline_review"], lines, None)
+    if level.key == "check":
+        return Urgency(level, words["headline_check"], (messages["check"].text, messages["notice"].text), None)
+    return Urgency(level, words["headline_notice"], (messages["notice"].text,), None)
+
+
+def general_care() -> tuple[str, ...]:
+    return tuple(fact.text for fact in guidance().general_care)
+
+
+def nothing_found() -> str:
+    return guidance().messages["nothing_found"].text
+
+
+def procedure_choices() -> list[tuple[str, str]]:
+    """(label, key) pairs for a dropdown, 'not sure' first."""
+    return [(label, key) for key, label in guidance().procedures.items()]
