@@ -21,6 +21,14 @@ def skin_like(size: int = 320, seed: int = 0) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_onnx_cache(tmp_path_factory):
+    """First-use ONNX exports go to a temporary folder, not the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SKINFINDINGS_CACHE", str(tmp_path_factory.mktemp("skinfindings-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def untrained_checkpoint(tmp_path_factory):
     """A random-weight checkpoint for plumbing tests. Not trained, and marked so."""
