@@ -1,0 +1,197 @@
+"""The clinician pre-sort: `skinfindings sort` on a generated folder of good, bad and non-skin files."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import re
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import skin_like
+from skinfindings.app import presort as ps
+from skinfindings.app.priority import TIER_BY_KEY
+from skinfindings.data.nonskin import bad_photo_file, out_of_scope_file
+from skinfindings.findings import FINDINGS
+from skinfindings.model.predictor import Predictor
+
+
+def jpeg(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, **options)
+    return buffer.getvalue()
+
+
+def photo_with_gps() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS: where the patient lives
+    return jpeg(skin_like(300, seed=7), exif=exif)
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    """A clinic's inbox: good photos, a too-dark one, a screenshot, a broken file, a note, a zip, a hidden file."""
+    folder = tmp_path / "inbox"
+    (folder / "week2").mkdir(parents=True)
+    for i in range(3):
+        (folder / f"patient{i}.jpg").write_bytes(jpeg(skin_like(320, seed=i)))
+    (folder / "week2" / "gps.jpg").write_bytes(photo_with_gps())
+    (folder / "dark.jpg").write_bytes(bad_photo_file(np.asarray(skin_like(320, seed=3)), "dark", seed=0))
+    (folder / "screen.png").write_bytes(out_of_scope_file("screenshot", seed=0))
+    (folder / "broken.jpg").write_bytes(jpeg(skin_like(320, seed=4))[:500])
+    (folder / "notes.txt").write_text("call back on Tuesday")
+    (folder / ".DS_Store").write_bytes(b"\x00\x01")
+    with zipfile.ZipFile(folder / "batch.zip", "w") as archive:
+        archive.writestr("day1/a.jpg", jpeg(skin_like(320, seed=5)))
+        archive.writestr("../../escape.jpg", jpeg(skin_like(320, seed=6)))
+        archive.writestr("inner.zip", b"PK\x05\x06" + b"\x00" * 18)
+        archive.writestr("__MACOSX/day1/._a.jpg", b"junk")
+    return folder
+
+
+EXPECTED_NAMES = {
+    "inbox/patient0.jpg", "inbox/patient1.jpg", "inbox/patient2.jpg", "inbox/week2/gps.jpg", "inbox/dark.jpg",
+    "inbox/screen.png", "inbox/broken.jpg", "inbox/notes.txt", "inbox/batch.zip/day1/a.jpg",
+    "inbox/batch.zip/../../escape.jpg", "inbox/batch.zip/inner.zip",
+}
+
+
+def read_rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_collect_inputs_walks_folders_and_archives_and_skips_clutter(inbox):
+    inputs = ps.collect_inputs([inbox])
+    assert {i.name for i in inputs} == EXPECTED_NAMES
+    assert [i.name for i in inputs] == [i.name for i in ps.collect_inputs([inbox])]  # stable order
+    problems = {i.name: i.problem for i in inputs if i.problem}
+    assert set(problems) == {"inbox/batch.zip/../../escape.jpg", "inbox/batch.zip/inner.zip"}
+    with pytest.raises(FileNotFoundError):
+        ps.collect_inputs([inbox / "missing"])
+
+
+def test_sort_cli_writes_every_row_sorted_with_errors_and_a_worklist(inbox, tmp_path, untrained_checkpoint):
+    flags = tmp_path / "flags.csv"
+    flags.write_text("name,red_flags\npatient2.jpg,fever;pus\nnobody.jpg,pain\n")
+    out, page = tmp_path / "report.csv", tmp_path / "report.html"
+    code = ps.main([str(inbox), "--out", str(out), "--html", str(page), "--red-flags", str(flags),
+                    "--checkpoint", str(untrained_checkpoint), "--no-progress"])
+    assert code == 0
+    rows = read_rows(out)
+    assert {r["name"] for r in rows} == EXPECTED_NAMES and len(rows) == len(EXPECTED_NAMES)
+    by_name = {r["name"]: r for r in rows}
+
+    # Ordered by the priority rules: tier rank never decreases down the file; red flags come first.
+    ranks = [TIER_BY_KEY[r["tier"]].rank for r in rows]
+    assert ranks == sorted(ranks) and rows[0]["name"] == "inbox/patient2.jpg"
+    assert by_name["inbox/patient2.jpg"]["tier"] == "urgent" and by_name["inbox/patient2.jpg"]["red_flags"] == "fever;pus"
+
+    # Unreadable and unassessable photos are rows with their reason, never dropped, never given numbers.
+    for name in ("inbox/broken.jpg", "inbox/notes.txt", "inbox/batch.zip/../../escape.jpg", "inbox/batch.zip/inner.zip"):
+        assert by_name[name]["error"] and by_name[name]["tier"] == "check", name
+    assert by_name["inbox/dark.jpg"]["abstain_code"] == "too_dark"
+    assert by_name["inbox/screen.png"]["abstain_code"] == "not_skin"
+    for name in ("inbox/dark.jpg", "inbox/screen.png", "inbox/broken.jpg"):
+        assert all(by_name[name][f] == "" for f in FINDINGS) and by_name[name]["possible_findings"] == ""
+    assessed = by_name["inbox/patient0.jpg"]
+    assert all(0.0 <= float(assessed[f]) <= 1.0 for f in FINDINGS) and assessed["abstain_code"] == ""
+
+    # The id is the hash of the file's bytes; the model column says which weights made the row.
+    digest = hashlib.sha256((inbox / "patient1.jpg").read_bytes()).hexdigest()[:12]
+    assert by_name["inbox/patient1.jpg"]["photo_id"] == digest
+    assert len({r["model"] for r in rows}) == 1 and rows[0]["model"].startswith("untrained@")
+
+    html_text = page.read_text(encoding="utf-8")
+    assert html_text.count("data:image/jpeg;base64,") == sum(1 for r in rows if not r["error"])
+    assert "../../escape.jpg" in html_text and "<script" not in html_text.lower()
+    assert html_text.index("inbox/patient2.jpg") < html_text.index("inbox/broken.jpg")  # worklist order
+    assert "not a diagnosis" in html_text.lower()
+
+
+def test_thumbnails_are_small_and_carry_no_metadata(tmp_path, untrained_checkpoint):
+    (tmp_path / "gps.jpg").write_bytes(photo_with_gps())
+    assert Image.open(tmp_path / "gps.jpg").getexif()  # the source photo does carry EXIF
+    rows = ps.presort(Predictor(untrained_checkpoint), [tmp_path / "gps.jpg"])
+    thumb = rows[0].thumbnail
+    assert thumb is not None and max(thumb.size) <= ps.THUMBNAIL_SIDE and not thumb.info and not thumb.getexif()
+    page = ps.write_html(rows, tmp_path / "w.html").read_text()
+    encoded = re.search(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", page).group(1)
+    embedded = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert not embedded.getexif() and "exif" not in embedded.info and b"PhoneMaker" not in base64.b64decode(encoded)
+
+
+def test_a_rerun_skips_photos_already_in_the_csv(inbox, tmp_path, untrained_checkpoint, monkeypatch):
+    predictor = Predictor(untrained_checkpoint)
+    journal = tmp_path / "report.csv"
+    first = ps.presort(predictor, [inbox], resume_from=journal)
+    ps.write_csv(first, journal)
+    (inbox / "late.jpg").write_bytes(jpeg(skin_like(320, seed=11)))
+
+    predicted: list[str] = []
+    original = predictor.predict_many
+
+    def counting(photos, names=None, progress=False):
+        predicted.extend(names)
+        return original(photos, names=names, progress=progress)
+
+    monkeypatch.setattr(predictor, "predict_many", counting)
+    second = ps.presort(predictor, [inbox], resume_from=journal)
+    # Only the new photo and the files that could not be read are tried again.
+    assert "inbox/late.jpg" in predicted and "inbox/patient0.jpg" not in predicted
+    assert {r.name for r in second} == EXPECTED_NAMES | {"inbox/late.jpg"}
+    old = {r.name: r for r in first}
+    for row in second:
+        if row.name in old and old[row.name].assessed:
+            assert row.probabilities == pytest.approx(old[row.name].probabilities, abs=1e-4)
+            assert row.tier == old[row.name].tier and row.thumbnail is not None
+
+
+def test_an_interrupted_run_resumes_from_its_journal(inbox, tmp_path, untrained_checkpoint):
+    predictor = Predictor(untrained_checkpoint, batch_size=4)
+    journal = tmp_path / "report.csv"
+    ps.presort(predictor, [inbox], resume_from=journal)
+    # Simulate a crash mid-write: the last journal line is cut short.
+    text = journal.read_text(encoding="utf-8")
+    journal.write_text(text[: len(text) - 15], encoding="utf-8")
+    done_before = {r.photo_id for r in ps.read_csv(journal)}
+    rows = ps.presort(predictor, [inbox], resume_from=journal)
+    assert {r.name for r in rows} == EXPECTED_NAMES
+    final = ps.write_csv(rows, journal)
+    assert {r["name"] for r in read_rows(final)} == EXPECTED_NAMES and len(read_rows(final)) == len(rows)
+    assert done_before and all(r.model for r in ps.read_csv(final))
+
+
+def test_resume_refuses_a_csv_that_is_not_a_presort(inbox, tmp_path, untrained_checkpoint):
+    other = tmp_path / "patients.csv"
+    other.write_text("name,phone\nana,123\n")
+    code = ps.main([str(inbox), "--out", str(other), "--checkpoint", str(untrained_checkpoint), "--no-progress"])
+    assert code == 2 and other.read_text() == "name,phone\nana,123\n"  # never overwritten
+
+
+def test_unknown_red_flags_are_refused(inbox, tmp_path, untrained_checkpoint):
+    flags = tmp_path / "flags.csv"
+    flags.write_text("name,red_flags\npatient0.jpg,itchy elbows\n")
+    code = ps.main([str(inbox), "--out", str(tmp_path / "r.csv"), "--red-flags", str(flags),
+                    "--checkpoint", str(untrained_checkpoint), "--no-progress"])
+    assert code == 2 and not (tmp_path / "r.csv").exists()
+    with pytest.raises(ValueError):
+        ps.presort(Predictor(untrained_checkpoint), [inbox], red_flags={"patient0.jpg": {"sneezing"}})
+
+
+def test_zip_members_are_capped(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("huge.jpg", b"\x00" * (4 << 20))  # 4 MiB that compress to almost nothing
+        archive.writestr("ok.jpg", jpeg(skin_like(200)))
+    problems = {i.name: i.problem for i in ps.collect_inputs([bomb])}
+    assert problems["bomb.zip/huge.jpg"] and problems["bomb.zip/ok.jpg"] is None
+    monkeypatch.setattr(ps, "MAX_ZIP_MEMBERS", 1)
+    [only] = ps.collect_inputs([bomb])
+    assert only.name == "bomb.zip" and "at most 1" in only.problem
