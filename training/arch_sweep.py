@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def report(rows: list[dict], base: TrainConfig, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv  # recorded verbatim in the report
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifests", nargs="+", required=True)
     parser.add_argument("--out", default="runs/sweep")
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     for arch in args.archs:
         rows.append(measure(arch, base, out))
         (out / "sweep.json").write_text(json.dumps(rows, indent=2))  # keep partial results if interrupted
-    command = "python -m skinfindings.training.arch_sweep " + " ".join(argv or [])
+    command = "python -m skinfindings.training.arch_sweep " + " ".join(argv)
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(report(rows, base, command))
     print(report(rows, base, command))

@@ -191,8 +191,12 @@ def _eval_model(model, ema):
 
 
 def _finish(config, manifests, splits, model, non_commercial: bool, out: Path) -> Path:
-    """Re-estimate BatchNorm statistics, calibrate on validation, measure on test, write the checkpoint."""
-    recompute_batchnorm(model, loader_for(splits.train, config, eval_preset(), order=list(range(len(splits.train)))))
+    """Calibrate on validation, measure on test, write the checkpoint."""
+    if config.ema_decay <= 0:
+        # Without an EMA, BatchNorm's running statistics lag the final weights (momentum 0.01 in
+        # MobileNetV3); re-estimate them. The EMA averages those buffers itself, and measured better:
+        # val macro AUROC 0.9495 with its own buffers vs 0.9458 re-estimated (shipped model, epoch 20).
+        recompute_batchnorm(model, loader_for(splits.train, config, eval_preset(), order=list(range(len(splits.train)))))
     val_logits, val_labels = evaluate(model, loader_for(splits.val, config, eval_preset()))
     temperatures, thresholds, notes = calibrate(val_logits, val_labels, config.escalate_sensitivity)
     metrics = {"source": "computed by `skinfindings train` on the manifests' val/test splits",
