@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from skinfindings.findings import FINDINGS
-from skinfindings.training.metrics import METRICS
+from skinfindings.training.metrics import METRICS, known
 
 COLOURS = dict(zip(FINDINGS, ("#d62728", "#8c564b", "#7f7f7f", "#bcbd22", "#1f77b4")))
 DPI = 110
@@ -43,18 +43,13 @@ def _label(result: dict, finding: str, metric: str) -> str:
     return f"{finding}: {summary['value']:.2f} (n+ {result['per_finding'][finding]['positives']})"
 
 
-def _known(labels: np.ndarray, probabilities: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
-    mask = ~np.isnan(labels[:, i])
-    return labels[mask, i].astype(int), probabilities[mask, i]
-
-
 def roc_curves(path: Path, labels: np.ndarray, probabilities: np.ndarray, result: dict, footer: str) -> str:
     from sklearn.metrics import roc_curve
 
     fig = Figure(figsize=(6, 5.5), layout="constrained")
     ax = fig.subplots()
     for i, finding in enumerate(FINDINGS):
-        y, s = _known(labels, probabilities, i)
+        y, s = known(labels[:, i], probabilities[:, i])
         if result["per_finding"][finding]["metrics"]["auroc"]["value"] is None:
             ax.plot([], [], color=COLOURS[finding], linestyle=":", label=_label(result, finding, "auroc"))
             continue
@@ -73,7 +68,7 @@ def pr_curves(path: Path, labels: np.ndarray, probabilities: np.ndarray, result:
     fig = Figure(figsize=(6, 5.5), layout="constrained")
     ax = fig.subplots()
     for i, finding in enumerate(FINDINGS):
-        y, s = _known(labels, probabilities, i)
+        y, s = known(labels[:, i], probabilities[:, i])
         if result["per_finding"][finding]["metrics"]["ap"]["value"] is None:
             ax.plot([], [], color=COLOURS[finding], linestyle=":", label=_label(result, finding, "ap"))
             continue
