@@ -129,6 +129,7 @@ def test_escalating_thresholds_keep_the_sensitivity_target():
         i = FINDINGS.index(finding)
         calibrated = 1 / (1 + np.exp(-logits[:, i] / temperatures[i]))
         assert np.mean(calibrated[labels[:, i] == 1] >= thresholds[i]) >= 0.9
+        assert thresholds[i] <= 0.5  # an escalating finding is reported once it is as likely as not
 
 
 def test_real_photos_never_in_two_splits(easy_manifest, tmp_path):

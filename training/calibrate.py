@@ -2,7 +2,9 @@
 
 Threshold rule (stored in the checkpoint as ``threshold_rule``):
 * findings that escalate (pustules, crusting): the highest threshold whose validation
-  sensitivity is still >= the target (0.90 by default) — missing them is the costly error;
+  sensitivity is still >= the target (0.90 by default) — missing them is the costly error —
+  capped at 0.5, so a finding that escalates is reported once it is as likely as not (on
+  well-separated synthetic data the uncapped rule chose 0.996 for pustules: never reported);
 * the other findings: the threshold that maximises F1 on validation.
 A finding with no positives (or no negatives) in validation keeps 0.5 and says so.
 """
@@ -14,6 +16,7 @@ import numpy as np
 from skinfindings.findings import FINDING_INFO, FINDINGS
 from skinfindings.training.metrics import known
 
+ESCALATE_CAP = 0.5
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
 
 
@@ -61,8 +64,9 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, escalate_sensitivity: floa
         if y.size == 0 or y.min() == y.max():
             threshold, notes[finding] = 0.5, "no positives or no negatives in validation: default 0.5"
         elif FINDING_INFO[finding].escalates:
-            threshold = sensitivity_threshold(probs, y, escalate_sensitivity)
-            notes[finding] = f"highest threshold with validation sensitivity >= {escalate_sensitivity:.2f}"
+            threshold = min(sensitivity_threshold(probs, y, escalate_sensitivity), ESCALATE_CAP)
+            notes[finding] = (f"highest threshold with validation sensitivity >= {escalate_sensitivity:.2f}, "
+                              f"capped at {ESCALATE_CAP}")
         else:
             threshold = f1_threshold(probs, y)
             notes[finding] = "maximises validation F1"
