@@ -142,3 +142,21 @@ def test_compare_puts_two_runs_side_by_side(run, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         compare.main([str(tmp_path / "missing"), str(out)])
     assert stop.value.code == 2 and "no metrics.json" in capsys.readouterr().err
+
+
+def test_record_writes_the_headline_into_the_checkpoint_without_touching_the_weights(manifest, untrained_checkpoint,
+                                                                                    tmp_path):
+    from skinfindings.model.checkpoint import load_checkpoint, read_meta
+
+    copy = tmp_path / "copy.json"
+    copy.write_text(untrained_checkpoint.read_text())
+    (tmp_path / "copy.safetensors").write_bytes(untrained_checkpoint.with_suffix(".safetensors").read_bytes())
+    code = evaluate.main(["--checkpoint", str(copy), "--manifest", str(manifest), "--split", "test",
+                          "--out", str(tmp_path / "out"), "--resamples", "20", "--quiet", "--no-contact-sheet",
+                          "--record", "fixture"])
+    assert code == 0
+    recorded = read_meta(copy).metrics["evaluation: fixture"]
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert recorded["photos"] == written["photos"] and recorded["assessed"] == written["assessed"]
+    assert "--record fixture" in recorded["command"] and set(recorded["auroc"]) == set(FINDINGS)
+    load_checkpoint(copy)  # the weights' sha256 still matches

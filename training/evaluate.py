@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import shlex
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -517,7 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=EvalConfig.device, help="cpu (default) or cuda")
     parser.add_argument("--no-contact-sheet", action="store_true", help="skip the contact sheet of errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    parser.add_argument("--record", metavar="NAME",
+                        help="also write a summary into the checkpoint's metadata (metrics['evaluation: NAME']), "
+                             "so the app's About tab shows it")
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
 
     config = EvalConfig(resamples=args.resamples, seed=args.seed, bins=args.bins, folds=args.folds,
                         batch_size=args.batch_size, device=args.device, by=tuple(args.by),
@@ -532,4 +536,29 @@ def main(argv: list[str] | None = None) -> int:
           f"{macro['value'] if macro['value'] is not None else 'n/a'} -> {Path(args.out) / 'report.md'}")
     if not result["meta"]["trained"]:
         print("warning: this checkpoint is not trained; the numbers test the plumbing only")
+    if args.record:
+        command = "skinfindings evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
+        record_in_checkpoint(args.checkpoint, args.record, result, command)
     return 0
+
+
+def _value(summary: dict):
+    return round(summary["value"], 4) if summary["value"] is not None else f"n/a ({summary['na']})"
+
+
+def record_in_checkpoint(checkpoint: str | Path, name: str, result: dict, command: str) -> None:
+    """Store an evaluation's headline numbers in the checkpoint's JSON (the weights are untouched)."""
+    from skinfindings.model.checkpoint import read_meta
+
+    meta = read_meta(checkpoint)
+    macro = result["macro"]["auroc"]
+    meta.metrics[f"evaluation: {name}"] = {
+        "command": command,
+        "photos": result["photos"],
+        "assessed": result["assessed"],
+        "macro_auroc": _value(macro),
+        "macro_auroc_95ci": macro["ci"],
+        "auroc": {f: _value(result["per_finding"][f]["metrics"]["auroc"]) for f in result["per_finding"]},
+    }
+    json_path = Path(checkpoint).with_suffix(".json")
+    json_path.write_text(meta.to_json() + "\n")
