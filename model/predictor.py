@@ -143,8 +143,8 @@ class Predictor:
             # numpy, not torch.stack: on busy cores waking torch's thread pool costs milliseconds per batch
             batch = torch.from_numpy(np.stack([self.tensor(p.pixels).numpy() for p in readable]))
             probabilities = self.calibrate(self.logits(batch))
-        by_name = dict(zip((id(p) for p in readable), probabilities))
-        return [self._result(p, by_name.get(id(p))) for p in prepared]
+        by_item = dict(zip((id(p) for p in readable), probabilities))
+        return [self._result(p, by_item.get(id(p))) for p in prepared]
 
     def _result(self, prepared: _Prepared, probs: np.ndarray | None) -> Prediction:
         thresholds = dict(zip(FINDINGS, self._thresholds.tolist()))

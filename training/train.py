@@ -26,6 +26,7 @@ from skinfindings.data.manifest import Manifest, read_manifest
 from skinfindings.findings import FINDINGS
 from skinfindings.model.checkpoint import CheckpointMeta, DataSource, save_checkpoint, unwrap
 from skinfindings.model.registry import build_model
+from skinfindings.model.transforms import IMAGENET_MEAN, IMAGENET_STD
 from skinfindings.training import config as config_module
 from skinfindings.training.augment import eval_preset, train_preset
 from skinfindings.training.calibrate import calibrate
@@ -121,8 +122,7 @@ def positive_weights(items: list[Item]) -> torch.Tensor:
 
 
 def loader_for(items: list[Item], config: TrainConfig, augment, order: list[int] | None = None) -> DataLoader:
-    dataset = PhotoDataset(items, config.input_size, CheckpointMeta(config.arch, config.input_size).mean,
-                           CheckpointMeta(config.arch, config.input_size).std, augment)
+    dataset = PhotoDataset(items, config.input_size, IMAGENET_MEAN, IMAGENET_STD, augment)
     return DataLoader(dataset, batch_size=config.batch_size, sampler=order, shuffle=False,
                       num_workers=config.workers, drop_last=order is not None and len(order) > config.batch_size)
 
