@@ -452,13 +452,18 @@ tr.routine td:first-child,tr.routine-none td:first-child{border-left:6px solid #
 """
 
 
+def data_uri(picture: np.ndarray | Image.Image, quality: int = 88) -> str:
+    """An inline JPEG, re-encoded from pixels (so no metadata): shown without a file on the server."""
+    image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _thumbnail_html(thumbnail: Image.Image | None) -> str:
     if thumbnail is None:
         return "<span class=why>no preview</span>"
-    buffer = io.BytesIO()
-    thumbnail.convert("RGB").save(buffer, format="JPEG", quality=80)  # fresh JPEG: no metadata
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="" width="{thumbnail.width}" height="{thumbnail.height}" src="data:image/jpeg;base64,{encoded}">'
+    return f'<img alt="" width="{thumbnail.width}" height="{thumbnail.height}" src="{data_uri(thumbnail, quality=80)}">'
 
 
 def _findings_html(row: SortRow) -> str:

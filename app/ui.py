@@ -21,7 +21,6 @@ PRIVATE_DIR = privacy.prepare_environment()  # before gradio is imported: teleme
 import argparse  # noqa: E402
 import base64  # noqa: E402
 import html  # noqa: E402
-import io  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -36,6 +35,7 @@ from PIL import Image  # noqa: E402
 from skinfindings.app import guidance  # noqa: E402
 from skinfindings.app.heatmap import grad_cam, overlay  # noqa: E402
 from skinfindings.app.priority import RED_FLAGS, TIERS  # noqa: E402
+from skinfindings.app.presort import data_uri  # noqa: E402
 from skinfindings.data.photo import PhotoError  # noqa: E402
 from skinfindings.findings import FINDING_INFO, FINDINGS  # noqa: E402
 from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta  # noqa: E402
@@ -67,14 +67,6 @@ class PhotoResult:
     @property
     def assessed(self) -> bool:
         return self.error is None and self.abstention is None
-
-
-def data_uri(picture: np.ndarray | Image.Image, quality: int = 88) -> str:
-    """An inline JPEG: shown in the page without a file on the server."""
-    image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def analyse(predictor, photo, name: str = "photo") -> PhotoResult:

@@ -12,7 +12,6 @@ file is refused instead of silently producing other numbers.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
+from skinfindings.data.manifest import sha256_file
 from skinfindings.findings import FINDINGS
 from skinfindings.model.registry import build_model
 from skinfindings.model.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -84,10 +84,6 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return stem.with_suffix(".json"), stem.with_suffix(".safetensors")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def unwrap(model: nn.Module) -> nn.Module:
     """The bare model inside DDP / torch.compile wrappers, so saved keys never carry prefixes."""
     model = getattr(model, "module", model)
@@ -100,7 +96,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) ->
     json_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
     save_file(state, str(weights_path), metadata={"format_version": str(FORMAT_VERSION), "arch": meta.arch})
-    meta.weights_sha256 = _sha256(weights_path)
+    meta.weights_sha256 = sha256_file(weights_path)
     json_path.write_text(meta.to_json() + "\n")
     return json_path
 
@@ -138,7 +134,7 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> tuple[nn.Module, C
     _, weights_path = _paths(path)
     if not weights_path.is_file():
         raise CheckpointError(f"weights file {weights_path} is missing")
-    if meta.weights_sha256 and _sha256(weights_path) != meta.weights_sha256:
+    if meta.weights_sha256 and sha256_file(weights_path) != meta.weights_sha256:
         raise CheckpointError(f"{weights_path} does not match the sha256 recorded in its metadata")
     model = build_model(meta.arch, len(meta.findings))
     try:

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from skinfindings.data.photo import PhotoError, PhotoSource, load_photo_sized
 from skinfindings.findings import FINDINGS
@@ -116,16 +117,13 @@ class Predictor:
         """Many photos, batched; decoding runs in a small thread pool. Bad files become rows with .error."""
         names = list(names) if names is not None else [_default_name(p, i) for i, p in enumerate(photos)]
         results: list[Prediction] = []
-        bar = _progress(len(photos), progress)
-        with ThreadPoolExecutor(max_workers=self.decode_workers) as pool:
+        with ThreadPoolExecutor(max_workers=self.decode_workers) as pool, \
+                tqdm(total=len(photos), unit="photo", disable=not progress) as bar:
             for start in range(0, len(photos), self.batch_size):
                 chunk = list(zip(photos[start : start + self.batch_size], names[start : start + self.batch_size]))
                 prepared = list(pool.map(self._safe_prepare, chunk))
                 results.extend(self._predict_prepared(prepared))
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+                bar.update(len(chunk))
         return results
 
     def _safe_prepare(self, item: tuple[PhotoSource, str]) -> _Prepared:
@@ -164,11 +162,3 @@ class Predictor:
             quality=stats.as_dict(),
             pixels=prepared.pixels,
         )
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="photo")
