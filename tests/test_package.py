@@ -40,3 +40,28 @@ def test_predict_command_prints_json_per_photo(tmp_path, untrained_checkpoint):
     assert [r["photo"] for r in rows] == ["a.png", "b.jpg"]
     assert rows[0]["error"] is None and rows[1]["error"]
     assert run.returncode == 1  # a failed photo is reported in the exit code too
+
+
+def test_clone_root_does_not_shadow_a_non_editable_install(tmp_path):
+    """The README's researcher commands run from the clone root after a plain ``pip install .``.
+
+    Python puts the working folder first on sys.path for ``python -m`` and ``python -c`` (the
+    benchmark's child processes), so a root folder named like the package would hide the install.
+    """
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--isolated", "--no-deps", "--no-build-isolation", "-q",
+         "--target", str(target), str(root)], capture_output=True, text=True, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-2000:]
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run([sys.executable, "-c", "import skinfindings.model as m; print(m.__file__)"],
+                           capture_output=True, text=True, cwd=root, env=env)
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert Path(where.stdout.strip()).is_relative_to(target)
+    for module in ("skinfindings.model.gate_eval", "skinfindings.data.realism", "skinfindings.training.arch_sweep"):
+        run = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=root, env=env)
+        assert run.returncode == 0 and "usage" in run.stdout.lower(), f"{module}: {run.stderr[-1000:]}"
