@@ -1,0 +1,278 @@
+"""Recovery trends: one finding over several photos, and a verdict on it in plain words.
+
+    from skinfindings.app.trends import analyse_series
+    series = analyse_series([(1, prediction_day1), (4, prediction_day4)], procedure="microneedling")
+    series.trends["erythema"].verdict.text     # "Possible redness ... and it is fading in the later photos."
+    series.escalating                           # findings rising or present after their window
+    series_urgency(series, red_flags={"fever"}) # the provider notice for the whole series
+
+The one place that turns a list of (day, prediction) into trends: the app's "Track my
+recovery" tab, the provider report and the clinician pre-sort all call it, so they
+cannot disagree. The window in which a treatment makes a finding expected is read from
+``guidance.json`` (through ``guidance.py``); nothing here repeats a number of days.
+
+A photo that could not be assessed is a gap in the series (``Point.probability`` is
+None), never "no finding". No verdict is reassuring: the mildest ones still name the
+finding, and "not recognised" says it rules nothing out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Protocol, Sequence
+
+from skinfindings.app import guidance
+from skinfindings.app.priority import TIER_BY_KEY, Tier, tier_for
+from skinfindings.findings import FINDINGS
+
+
+class Assessment(Protocol):
+    """What a trend needs from one photo: a Prediction, the app's PhotoResult or a pre-sort row."""
+
+    probabilities: dict[str, float]
+    present: list[str]
+
+    @property
+    def assessed(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class TrendRules:
+    # A change in probability smaller than this between two photos is noise, not a rise or a fade:
+    # the same skin photographed twice moves the estimate by a few points.
+    change: float = 0.05
+    # Photos more than a year after the treatment are not aftercare any more; the guidance covers weeks.
+    max_day: int = 365
+
+
+RULES = TrendRules()
+
+
+class DayError(ValueError):
+    """A day (or date) the series cannot use; ``str(error)`` is written for the patient."""
+
+
+@dataclass(frozen=True)
+class Point:
+    day: int
+    probability: float | None  # None: no photo of that day could be assessed (a gap, never "no finding")
+    present: bool
+
+
+@dataclass(frozen=True)
+class Window:
+    """When the chosen treatment makes a finding expected, in days since it (from guidance.json)."""
+
+    expected: bool  # False: not a usual step of healing, so there is no window to wait out
+    first_day: int
+    last_day: int | None  # None: no end is described
+
+    def after(self, day: int) -> bool:
+        return not self.expected or (self.last_day is not None and day > self.last_day)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # key of VERDICT_LABELS
+    label: str
+    text: str
+    escalates: bool  # moves the provider notice up to "contact your provider soon"
+    day: int | None = None  # the day the verdict rests on
+
+
+@dataclass(frozen=True)
+class Trend:
+    finding: str
+    points: tuple[Point, ...]  # one per day with a photo, by day; gaps included
+    window: Window | None  # None when the treatment is not known
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Series:
+    procedure: str
+    days: tuple[int, ...]  # one per photo, in day order (repeats kept)
+    trends: dict[str, Trend]
+    latest_present: tuple[str, ...]  # findings on the latest day with an assessed photo
+    latest_assessed: bool  # whether the latest day has an assessed photo
+
+    @property
+    def escalating(self) -> list[str]:
+        return [f for f, trend in self.trends.items() if trend.verdict.escalates]
+
+    @property
+    def gaps(self) -> list[int]:
+        return sorted({p.day for trend in self.trends.values() for p in trend.points if p.probability is None})
+
+
+VERDICT_LABELS = {
+    "rising": "New or rising after the expected time",
+    "late": "Present later than expected",
+    "fading": "Expected at this stage, and fading",
+    "expected": "Expected at this stage",
+    "not_seen": "Not recognised",
+    "no_photo": "No photo could be assessed",
+    "no_treatment": "Treatment not chosen",
+}
+ESCALATING_VERDICTS = {"rising", "late"}
+
+
+# ---------------------------------------------------------------- days and dates
+
+
+def check_day(value, photo: str = "this photo", rules: TrendRules = RULES) -> int:
+    """A day since the treatment from a form or a file: a whole number 0..max_day, else DayError."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise DayError(f"Please enter the day since the treatment for {photo} (0 = the day of the treatment).")
+    try:
+        number = float(text)
+    except ValueError:
+        raise DayError(f"The day for {photo} should be a whole number of days, such as 3 (not {text!r}).") from None
+    if not number.is_integer():
+        raise DayError(f"The day for {photo} should be a whole number of days, such as 3 (not {text!r}).")
+    if number < 0:
+        raise DayError(f"Day {int(number)} for {photo} is before the treatment; photos from before it cannot be "
+                       "tracked.")
+    if number > rules.max_day:
+        raise DayError(f"Day {int(number)} for {photo} is more than a year after the treatment; this tracker covers "
+                       "the first year.")
+    return int(number)
+
+
+def parse_date(text: str, what: str = "the date") -> dt.date:
+    """YYYY-MM-DD (as a date field sends it); DayError with a plain message otherwise."""
+    try:
+        return dt.date.fromisoformat(str(text).strip()[:10])
+    except ValueError:
+        raise DayError(f"Please give {what} as year-month-day, for example 2026-03-14.") from None
+
+
+def day_between(treatment: dt.date, taken: dt.date, photo: str = "this photo", rules: TrendRules = RULES) -> int:
+    """Days from the treatment to the day a photo was taken, checked like a typed day."""
+    return check_day((taken - treatment).days, photo, rules)
+
+
+# ---------------------------------------------------------------- the series
+
+
+def window_for(finding: str, procedure: str | None) -> Window | None:
+    timing = guidance.guidance().findings[finding].timing.get(procedure or guidance.UNKNOWN_PROCEDURE)
+    return None if timing is None else Window(timing.expected, timing.first_day, timing.last_day)
+
+
+def _points(observations: Sequence[tuple[int, Assessment]], finding: str) -> tuple[Point, ...]:
+    """One point per day. Two photos of one day count as one: the higher estimate, present if either shows it."""
+    by_day: dict[int, list[Assessment]] = {}
+    for day, photo in observations:
+        by_day.setdefault(day, []).append(photo)
+    points = []
+    for day in sorted(by_day):
+        assessed = [photo for photo in by_day[day] if photo.assessed]
+        if not assessed:
+            points.append(Point(day, None, False))
+            continue
+        probability = max(photo.probabilities[finding] for photo in assessed)
+        points.append(Point(day, probability, any(finding in photo.present for photo in assessed)))
+    return tuple(points)
+
+
+def analyse_series(
+    observations: Sequence[tuple[int, Assessment]], procedure: str | None, rules: TrendRules = RULES
+) -> Series:
+    """Trends and verdicts for every finding. Days may come in any order and repeat; each is checked."""
+    checked = [(check_day(day, f"photo {i + 1}", rules), photo) for i, (day, photo) in enumerate(observations)]
+    if not checked:
+        raise DayError("Add at least one photo with its day to follow your recovery.")
+    procedure = procedure or guidance.UNKNOWN_PROCEDURE
+    trends = {}
+    for finding in FINDINGS:
+        points = _points(checked, finding)
+        window = window_for(finding, procedure)
+        trends[finding] = Trend(finding, points, window, _verdict(finding, points, window, procedure, rules))
+    latest = max((day for day, photo in checked if photo.assessed), default=None)
+    latest_day = max(day for day, _ in checked)
+    present = {f for day, photo in checked if day == latest and photo.assessed for f in photo.present}
+    return Series(
+        procedure=procedure,
+        days=tuple(sorted(day for day, _ in checked)),
+        trends=trends,
+        latest_present=tuple(f for f in FINDINGS if f in present),
+        latest_assessed=latest == latest_day,
+    )
+
+
+def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, procedure: str,
+             rules: TrendRules) -> Verdict:
+    assessed = [p for p in points if p.probability is not None]
+    if not assessed:
+        return _make("no_photo", finding, window, procedure)
+    if window is None:
+        return _make("no_treatment", finding, window, procedure)
+    present_after = [p for p in assessed if p.present and window.after(p.day)]
+    if present_after:
+        last = present_after[-1]
+        before = [p for p in assessed if p.day < last.day]
+        previous = before[-1] if before else None
+        rose = previous is None or not previous.present or last.probability - previous.probability >= rules.change
+        return _make("rising" if rose else "late", finding, window, procedure, last.day)
+    present = [p for p in assessed if p.present]
+    if not present:
+        return _make("not_seen", finding, window, procedure)
+    peak = max(present, key=lambda p: p.probability)
+    last = assessed[-1]
+    fading = last.day > peak.day and (not last.present or last.probability <= peak.probability - rules.change)
+    return _make("fading" if fading else "expected", finding, window, procedure, last.day if fading else peak.day)
+
+
+# ---------------------------------------------------------------- wording
+
+
+def window_words(window: Window | None, procedure: str) -> str:
+    """'after microneedling, from day 0 to day 3' — the window in words, for verdicts and the plot's legend."""
+    name = guidance.guidance().procedures.get(procedure, procedure).lower()
+    if window is None:
+        return "no treatment chosen"
+    if not window.expected:
+        return f"not a usual step of healing after {name}"
+    end = f"to day {window.last_day}" if window.last_day is not None else "onwards (no end described)"
+    return f"after {name}, from day {window.first_day} {end}"
+
+
+def _make(kind: str, finding: str, window: Window | None, procedure: str, day: int | None = None) -> Verdict:
+    name = guidance.finding_name(finding)
+    when = window_words(window, procedure)
+    texts = {
+        "rising": (f"Possible {name} is new or rising on day {day}, outside the time it is expected ({when}): "
+                   "contact your provider soon."),
+        "late": (f"Possible {name} is still seen on day {day}, later than it usually lasts ({when}): "
+                 "contact your provider soon."),
+        "fading": (f"Possible {name} was seen within the time it is expected ({when}) and is lower in the later "
+                   f"photos (day {day}). Keep following your aftercare and contact your provider with any concern."),
+        "expected": (f"Possible {name} on day {day}, within the time it is expected ({when}). Not yet lower in a "
+                     "later photo: add another photo in a few days, and contact your provider with any concern."),
+        "not_seen": f"Possible {name} was not recognised in the photos that could be assessed. This rules nothing out.",
+        "no_photo": f"None of the photos could be assessed, so nothing can be said about possible {name}.",
+        "no_treatment": f"Choose your treatment for a verdict on the timing of possible {name}.",
+    }
+    return Verdict(kind, VERDICT_LABELS[kind], texts[kind], kind in ESCALATING_VERDICTS, day)
+
+
+# ---------------------------------------------------------------- urgency
+
+
+def series_tier(series: Series, red_flags: set[str] | frozenset[str] = frozenset()) -> Tier:
+    """The priority tier of a patient's series, by the rules in ``app/priority.py``."""
+    return tier_for(list(series.latest_present), series.latest_assessed, set(red_flags), series.escalating)
+
+
+def series_urgency(series: Series, red_flags: set[str] | frozenset[str] = frozenset()) -> guidance.Urgency:
+    """The provider notice for a series: the latest photo's notice, raised to "soon" by a rising or late finding."""
+    base = guidance.urgency(list(series.latest_present), series.latest_assessed, set(red_flags))
+    tier = series_tier(series, red_flags)
+    trend_lines = tuple(series.trends[f].verdict.text for f in series.escalating)
+    if tier.rank < base.level.rank:  # only the trend rule raised it
+        words, notice = guidance.guidance().wording, guidance.guidance().messages["notice"].text
+        return guidance.Urgency(TIER_BY_KEY[tier.key], words["headline_review"], (*trend_lines, notice), None)
+    return replace(base, lines=base.lines + trend_lines)

@@ -1,0 +1,166 @@
+"""Trend rules on constructed series: fading, late, rising, gaps, one photo, days out of order, duplicate days."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pytest
+
+from skinfindings.app import trends
+from skinfindings.app.guidance import guidance
+from skinfindings.app.priority import tier_for
+from skinfindings.findings import FINDINGS
+
+THRESHOLD = 0.5
+
+
+@dataclass
+class Photo:
+    """A stand-in for a Prediction: only what a trend reads."""
+
+    probabilities: dict[str, float] = field(default_factory=dict)
+    present: list[str] = field(default_factory=list)
+    assessed: bool = True
+
+
+def photo(**probabilities: float) -> Photo:
+    full = {f: probabilities.get(f, 0.1) for f in FINDINGS}
+    return Photo(full, [f for f in FINDINGS if full[f] >= THRESHOLD])
+
+
+GAP = Photo(assessed=False)
+
+
+def verdict(observations, finding="erythema", procedure="microneedling"):
+    return trends.analyse_series(observations, procedure).trends[finding].verdict
+
+
+def test_the_windows_come_from_guidance_json():
+    timing = guidance().findings["erythema"].timing["microneedling"]
+    window = trends.window_for("erythema", "microneedling")
+    assert (window.expected, window.first_day, window.last_day) == (timing.expected, timing.first_day, timing.last_day)
+    assert trends.window_for("erythema", "unknown") is None
+
+
+def test_expected_redness_that_fades_is_fading_and_does_not_escalate():
+    series = trends.analyse_series([(0, photo(erythema=0.9)), (2, photo(erythema=0.7)), (3, photo(erythema=0.3))],
+                                   "microneedling")
+    result = series.trends["erythema"].verdict
+    assert result.kind == "fading" and not result.escalates
+    assert series.escalating == []
+    assert trends.series_tier(series).key == "routine-none"  # the latest photo shows nothing: not moved up
+
+
+def test_redness_still_present_after_its_window_is_late_and_escalates():
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    result = verdict([(1, photo(erythema=0.8)), (last_day + 4, photo(erythema=0.78))])
+    assert result.kind == "late" and result.escalates and result.day == last_day + 4
+    assert "contact your provider soon" in result.text
+
+
+def test_a_finding_that_appears_or_rises_after_its_window_is_rising():
+    last_day = trends.window_for("erythema", "fractional_laser").last_day
+    new = verdict([(1, photo()), (last_day + 2, photo(erythema=0.7))], procedure="fractional_laser")
+    assert new.kind == "rising" and new.escalates
+    rising = verdict([(2, photo(erythema=0.6)), (last_day + 2, photo(erythema=0.9))], procedure="fractional_laser")
+    assert rising.kind == "rising"
+
+
+def test_a_finding_that_is_not_an_expected_step_escalates_whenever_it_is_seen():
+    assert not trends.window_for("hyperpigmentation", "microneedling").expected
+    result = verdict([(1, photo(hyperpigmentation=0.7))], finding="hyperpigmentation")
+    assert result.kind == "rising" and result.escalates and "not a usual step" in result.text
+
+
+def test_a_sub_threshold_rise_after_the_window_is_not_escalated():
+    result = verdict([(1, photo(erythema=0.2)), (20, photo(erythema=0.45))])
+    assert result.kind == "not_seen" and "rules nothing out" in result.text
+
+
+def test_an_unassessable_photo_is_a_gap_not_no_finding():
+    series = trends.analyse_series([(1, photo(erythema=0.8)), (5, GAP), (2, photo(erythema=0.78))], "microneedling")
+    points = series.trends["erythema"].points
+    assert [p.day for p in points] == [1, 2, 5]
+    assert points[-1].probability is None and series.gaps == [5]
+    assert series.trends["erythema"].verdict.kind == "expected"  # the gap on day 5 is not read as "faded"
+    assert not series.latest_assessed
+    assert trends.series_tier(series).key == "check"
+
+
+def test_only_gaps_give_no_verdict_on_the_skin():
+    series = trends.analyse_series([(3, GAP), (6, GAP)], "microneedling")
+    assert {t.verdict.kind for t in series.trends.values()} == {"no_photo"}
+    assert trends.series_urgency(series).headline == guidance().wording["headline_check"]
+
+
+def test_one_photo_only():
+    within = verdict([(2, photo(erythema=0.8))])
+    assert within.kind == "expected" and not within.escalates
+    assert "add another photo" in within.text
+
+
+def test_days_out_of_order_give_the_same_verdicts_as_in_order():
+    ordered = [(0, photo(erythema=0.9)), (2, photo(erythema=0.7)), (9, photo(erythema=0.72, milia=0.7))]
+    shuffled = [ordered[2], ordered[0], ordered[1]]
+    a, b = trends.analyse_series(ordered, "microneedling"), trends.analyse_series(shuffled, "microneedling")
+    assert {f: t.verdict for f, t in a.trends.items()} == {f: t.verdict for f, t in b.trends.items()}
+    assert a.days == b.days == (0, 2, 9)
+    assert a.trends["erythema"].verdict.kind == "late"
+
+
+def test_duplicate_days_count_once_with_the_higher_estimate():
+    series = trends.analyse_series([(6, photo(erythema=0.3)), (6, photo(erythema=0.8)), (6, GAP)], "microneedling")
+    points = series.trends["erythema"].points
+    assert len(points) == 1 and points[0].probability == 0.8 and points[0].present
+    assert series.days == (6, 6, 6)
+    assert series.trends["erythema"].verdict.kind == "rising"  # day 6 is after the 3-day window
+
+
+def test_a_rising_finding_raises_the_notice_to_soon_and_red_flags_still_to_now():
+    series = trends.analyse_series([(1, photo()), (12, photo(erythema=0.7))], "microneedling")
+    assert tier_for(["erythema"], True).key == "routine"  # the single latest photo alone ...
+    soon = trends.series_urgency(series)  # ... but the series moves it up
+    assert soon.level.key == "review" and soon.headline == guidance().wording["headline_review"]
+    assert any("contact your provider soon" in line for line in soon.lines)
+    now = trends.series_urgency(series, {"fever"})
+    assert now.level.key == "urgent" and now.emergency
+    assert any("rising" in line for line in now.lines)  # the trend is still said
+
+
+def test_no_treatment_chosen_gives_no_timing_verdict():
+    result = verdict([(1, photo(erythema=0.9)), (30, photo(erythema=0.9))], procedure="unknown")
+    assert result.kind == "no_treatment" and not result.escalates
+
+
+def test_no_verdict_reassures():
+    series = [(0, photo(erythema=0.9)), (1, GAP), (2, photo(erythema=0.4)), (40, photo(pustules=0.9))]
+    for procedure in guidance().procedures:
+        for trend in trends.analyse_series(series, procedure).trends.values():
+            words = trend.verdict.text.lower()
+            assert "normal" not in words and "all clear" not in words and "nothing to worry" not in words
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", "Please enter the day"), (None, "Please enter the day"), ("abc", "whole number"), ("2.5", "whole number"),
+    (-1, "before the treatment"), ("366", "more than a year"),
+])
+def test_bad_days_are_refused_with_a_message(value, message):
+    with pytest.raises(trends.DayError, match=message):
+        trends.check_day(value)
+    with pytest.raises(trends.DayError, match=message):
+        trends.analyse_series([(value, photo())], "microneedling")
+
+
+def test_days_from_dates():
+    treated = trends.parse_date("2026-03-01")
+    assert trends.day_between(treated, dt.date(2026, 3, 5)) == 4
+    with pytest.raises(trends.DayError, match="before the treatment"):
+        trends.day_between(treated, dt.date(2026, 2, 27))
+    with pytest.raises(trends.DayError, match="year-month-day"):
+        trends.parse_date("03/01/2026")
+
+
+def test_thirty_photos_analyse():
+    series = trends.analyse_series([(d, photo(erythema=0.9 - d / 40)) for d in range(30)], "fractional_laser")
+    assert len(series.trends["erythema"].points) == 30
