@@ -213,10 +213,8 @@ def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, pro
     present_after = [p for p in assessed if p.present and window.after(p.day)]
     if present_after:
         last = present_after[-1]
-        before = [p for p in assessed if p.day < last.day]
-        previous = before[-1] if before else None
-        rose = previous is None or not previous.present or last.probability - previous.probability >= rules.change
-        return _make("rising" if rose else "late", finding, window, procedure, last.day)
+        return _make("rising" if _rose(last, assessed, window, rules) else "late", finding, window, procedure,
+                     last.day)
     present = [p for p in assessed if p.present]
     if not present:
         return _make("not_seen", finding, window, procedure)
@@ -224,6 +222,18 @@ def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, pro
     last = assessed[-1]
     fading = last.day > peak.day and (not last.present or last.probability <= peak.probability - rules.change)
     return _make("fading" if fading else "expected", finding, window, procedure, last.day if fading else peak.day)
+
+
+def _rose(last: Point, assessed: list[Point], window: Window, rules: TrendRules) -> bool:
+    """New (absent in the photo before) or higher than its lowest estimate since the window ended.
+
+    Compared with the lowest point rather than the one before, so that a slow, steady climb
+    over many photos counts as rising and not only a jump between two of them."""
+    earlier = [p for p in assessed if p.day < last.day]
+    if not earlier or not earlier[-1].present:
+        return True
+    since = [p for p in earlier if window.after(p.day)] or earlier[-1:]
+    return last.probability - min(p.probability for p in since) >= rules.change
 
 
 # ---------------------------------------------------------------- wording

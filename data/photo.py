@@ -22,6 +22,7 @@ read; ``str(error)`` adds the technical detail for logs and tests.
 
 from __future__ import annotations
 
+import datetime
 import io
 import os
 import warnings
@@ -216,3 +217,23 @@ def load_photo_sized(source: PhotoSource, *, draft_size: int | None = None) -> t
     stored_size = (round(image.width * scale), round(image.height * scale))
     # Rebuilt from the pixel array: no EXIF, GPS, ICC profile or text chunk survives.
     return Image.fromarray(np.ascontiguousarray(pixels)), stored_size
+
+
+def capture_date(source: PhotoSource) -> datetime.date | None:
+    """The day the photo was taken (EXIF DateTimeOriginal), read from the file *before* ``load_photo`` strips it.
+
+    Only the date comes back, never the time, the camera or the place: the caller turns it into a day
+    since the treatment and keeps nothing else. None when the file has no such tag or cannot be read;
+    reading it never refuses a photo (``load_photo`` does that). Only the header is parsed, no pixels.
+    Pass a path or bytes (a file object would be left at the end of its header).
+    """
+    if isinstance(source, Image.Image):
+        return None  # already decoded elsewhere: its metadata is not ours to read
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(_open_stream(source), formats=_allowed_formats()) as image:
+                raw = image.getexif().get_ifd(0x8769).get(0x9003)  # Exif IFD, DateTimeOriginal
+        return datetime.datetime.strptime(str(raw).strip()[:10], "%Y:%m:%d").date()
+    except Exception:  # a broken or missing EXIF block only means "no date": the patient types the day
+        return None

@@ -164,3 +164,9 @@ def test_days_from_dates():
 def test_thirty_photos_analyse():
     series = trends.analyse_series([(d, photo(erythema=0.9 - d / 40)) for d in range(30)], "fractional_laser")
     assert len(series.trends["erythema"].points) == 30
+
+
+def test_a_slow_steady_climb_after_the_window_counts_as_rising():
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    climb = [(last_day + 1 + i, photo(erythema=0.55 + 0.02 * i)) for i in range(5)]  # +0.02 a photo, +0.08 in all
+    assert verdict([(1, photo(erythema=0.6)), *climb]).kind == "rising"
