@@ -1,0 +1,80 @@
+"""The "About" tab: the model card in brief, read from the checkpoint."""
+
+from __future__ import annotations
+
+from skinfindings.app import privacy
+
+privacy.prepare_environment()  # before gradio is imported, whoever imports this module first
+
+import gradio as gr  # noqa: E402
+
+from skinfindings.app.notice import model_status  # noqa: E402
+from skinfindings.model.checkpoint import CheckpointMeta  # noqa: E402
+
+
+def _metrics_lines(metrics: dict, depth: int = 0) -> list[str]:
+    lines = []
+    for key, value in metrics.items():
+        indent = "  " * depth
+        if isinstance(value, dict) and depth < 2:
+            lines.append(f"{indent}- **{key}**")
+            lines += _metrics_lines(value, depth + 1)
+        else:
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            if len(shown) > 100:  # curves and long lists belong in the evaluation report, not here
+                shown = shown[:97] + "..."
+            lines.append(f"{indent}- {key}: {shown}")
+    return lines
+
+
+def about_markdown(meta: CheckpointMeta) -> str:
+    """The model card in brief, read from the checkpoint: status, training data and licences, measurements, limits."""
+    sources = "\n".join(
+        f"| {s.name} | {s.n_images} | {s.license} | {s.attribution or '-'} |" for s in meta.trained_on
+    )
+    trained_on = (
+        f"| Data set | Images | Licence | Attribution |\n|---|---|---|---|\n{sources}"
+        if meta.trained_on
+        else "No training data is recorded in this checkpoint."
+    )
+    metrics = "\n".join(_metrics_lines(meta.metrics)) or "No measurements are recorded in this checkpoint."
+    licence_note = "\n\nThe training data allow **non-commercial use only**." if meta.non_commercial else ""
+    return f"""## About this app
+
+**Model:** {model_status(meta)}
+
+Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshold_rule}.
+
+### Trained on
+{trained_on}{licence_note}
+
+### Measured
+{metrics}
+
+### Data and licences
+- **Evaluation photos:** PAD-UFES-20 (Pacheco et al., *Data in Brief* 2020, doi:10.17632/zr7vgbcyr2.1),
+  licence CC BY 4.0. A subset of smartphone photos of skin lesions used by the project's evaluation scripts.
+  They show lesions, not skin after a procedure, and no photo of it is shipped with the app.
+- **Synthetic training images:** rendered by the project, released as CC0.
+- **Guidance texts:** written by the project in its own words from five public source documents; each fact
+  names its source in `app/guidance.json`.
+
+### Limits
+- Not a diagnosis and not a medical device. It never replaces your provider.
+- It looks for five findings only (redness, crusting, milia, pustules, darker patches). Infection, allergy,
+  burns, cold sores and everything else are not looked for: a result without findings rules nothing out.
+- The model shipped with the project is a demonstration model trained on synthetic images: real photos
+  look different. No model of this project has been validated on real patients or across skin tones.
+- It reads one photo at a time; lighting, focus and distance change its estimates.
+
+### Privacy
+The app runs on this computer only (127.0.0.1). Photos are not sent anywhere, uploads are deleted as soon as
+they have been read, results are shown without being saved, and usage statistics, monitoring and run history
+are switched off.
+"""
+
+
+def build(meta: CheckpointMeta) -> None:
+    """The tab, inside the caller's ``gr.Tabs``."""
+    with gr.Tab("About", id="about"):
+        gr.Markdown(about_markdown(meta), elem_id="sf-about")
