@@ -175,7 +175,10 @@ def timing_note(finding: str, procedure: str | None, days: int | None, source: G
         return words["timing_no_day"].format(fact=fact)
     if days < timing.first_day:
         return words["timing_too_early"].format(fact=fact, days=days)
-    if timing.last_day is not None and days > timing.last_day:
+    if timing.last_day is None:
+        # No end is described, so no day is "within" or "past" it: the day entered changes nothing here.
+        return words["timing_open_ended"].format(fact=fact, first_day=timing.first_day)
+    if days > timing.last_day:
         return words["timing_too_late"].format(fact=fact, days=days)
     return words["timing_expected"].format(fact=fact, days=days)
 
