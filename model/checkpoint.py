@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
@@ -27,6 +28,8 @@ from skinfindings.model.transforms import IMAGENET_MEAN, IMAGENET_STD
 FORMAT_VERSION = 1
 PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 DEFAULT_CHECKPOINT = PACKAGED_WEIGHTS / "skinfindings-demo.json"
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+HALF_MIN_VALUES = 4096  # tensors up to this many values are always stored in float32
 
 
 class CheckpointError(ValueError):
@@ -61,6 +64,8 @@ class CheckpointMeta:
     metrics: dict = field(default_factory=dict)  # measured numbers, each with the command that made them
     training_config: dict = field(default_factory=dict)
     ood: dict = field(default_factory=dict)  # feature statistics for the out-of-scope gate
+    backbone: dict = field(default_factory=dict)  # where pretrained starting weights came from (model/pretrained.py)
+    weights_dtype: str = "float32"  # "float16" halves the file; loading always computes in float32
     format_version: int = FORMAT_VERSION
     weights_sha256: str = ""
 
@@ -90,11 +95,23 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+def _stored(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Large float tensors in the storage dtype; small ones (BatchNorm, depthwise, head bias) stay float32.
+
+    Rounding the small tensors too moved EfficientNet-Lite0's probabilities by over 0.01 (the limit in
+    tests/test_pretrained.py); keeping them in float32 costs a few percent of the bytes.
+    """
+    return tensor.to(dtype) if tensor.is_floating_point() and tensor.numel() > HALF_MIN_VALUES else tensor
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) -> Path:
     """Write weights and metadata; returns the JSON path."""
     json_path, weights_path = _paths(path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    if meta.weights_dtype not in STORAGE_DTYPES:
+        raise CheckpointError(f"weights_dtype must be one of {sorted(STORAGE_DTYPES)}")
+    state = {k: _stored(v, STORAGE_DTYPES[meta.weights_dtype]).detach().cpu().contiguous()
+             for k, v in unwrap(model).state_dict().items()}
     save_file(state, str(weights_path), metadata={"format_version": str(FORMAT_VERSION), "arch": meta.arch})
     meta.weights_sha256 = sha256_file(weights_path)
     json_path.write_text(meta.to_json() + "\n")
@@ -138,7 +155,8 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> tuple[nn.Module, C
         raise CheckpointError(f"{weights_path} does not match the sha256 recorded in its metadata")
     model = build_model(meta.arch, len(meta.findings))
     try:
-        model.load_state_dict(load_file(str(weights_path)), strict=True)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights_path)).items()}
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {weights_path} do not fit architecture {meta.arch!r}: {exc}") from exc
     return model.eval(), meta

