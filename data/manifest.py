@@ -110,7 +110,7 @@ def read_manifest(path: str | Path) -> Manifest:
                     path=row["path"],
                     sha256=row.get("sha256", "") or "",
                     labels={f: _parse_label(row[f], where) for f in FINDINGS},
-                    group=row.get("group", "") or "",
+                    group=(row.get("group", "") or "").strip(),  # "p1 " is patient p1: the bootstrap unit
                     source=row.get("source", "") or "",
                     license=row.get("license", "") or "",
                     attribution=row.get("attribution", "") or "",

@@ -4,6 +4,9 @@
   Predictor-prepared pixels (the model's own view of the photo). Trained on the manifest's
   train split; without one (e.g. the real set), out-of-fold predictions of grouped k-fold
   cross-validation, so no patient is in its own training fold.
+  A finding (or a cross-validation fold) whose training photos fail the minimum-evidence rule
+  (``metrics.not_measurable``: fewer than 5 positives or 5 negatives) is not trained: its scores
+  would be a constant that ranks at random, so the finding reads n/a for this baseline.
 * prevalence: every photo gets the finding's prevalence. Its AUROC is 0.5 and its AP the
   prevalence by construction: the floor any model must clear.
 
@@ -26,6 +29,7 @@ import numpy as np
 from skinfindings.data.photo import PhotoError
 from skinfindings.findings import FINDINGS
 from skinfindings.training.bootstrap import group_ids
+from skinfindings.training.metrics import not_measurable
 
 BASELINE_THRESHOLD = 0.5
 FEATURE_NAMES = (
@@ -45,6 +49,7 @@ class Baseline:
     probabilities: np.ndarray  # (n, findings)
     threshold: float = BASELINE_THRESHOLD
     notes: list[str] = field(default_factory=list)
+    unmeasured: dict[str, str] = field(default_factory=dict)  # finding -> why it reads n/a
 
 
 def colour_texture_features(pixels: np.ndarray) -> np.ndarray:
@@ -98,39 +103,50 @@ def _classifier():
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", solver="liblinear"))
 
 
-def fit_predict(train_x: np.ndarray, train_labels: np.ndarray, test_x: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """One logistic regression per finding; a finding with one class in training gets that class's rate."""
+def fit_predict(train_x: np.ndarray, train_labels: np.ndarray, test_x: np.ndarray
+                ) -> tuple[np.ndarray, dict[str, str]]:
+    """One logistic regression per finding; a finding whose training photos fail the minimum-evidence
+    rule is not trained: NaN scores, and the reason in the returned {finding: reason}."""
     probabilities = np.full((len(test_x), len(FINDINGS)), math.nan)
     readable_test = np.isfinite(test_x).all(axis=1)
-    notes = []
+    untrained = {}
     for i, finding in enumerate(FINDINGS):
         y = train_labels[:, i]
         usable = ~np.isnan(y) & np.isfinite(train_x).all(axis=1)
-        if len(np.unique(y[usable])) < 2:
-            probabilities[readable_test, i] = float(y[usable].mean()) if usable.any() else 0.5
-            notes.append(f"{finding}: one class only in the training photos; scored with its rate")
+        shortfall = not_measurable(y[usable])
+        if shortfall is not None:
+            untrained[finding] = f"not trained: {shortfall} in the training photos"
             continue
         model = _classifier().fit(train_x[usable], y[usable].astype(int))
         if readable_test.any():
             probabilities[readable_test, i] = model.predict_proba(test_x[readable_test])[:, 1]
-    return probabilities, notes
+    return probabilities, untrained
 
 
 def grouped_cross_validation(x: np.ndarray, labels: np.ndarray, groups: Sequence[str], folds: int
-                             ) -> tuple[np.ndarray, list[str], int]:
-    """Out-of-fold probabilities; folds never split a group. Returns (probabilities, notes, folds used)."""
+                             ) -> tuple[np.ndarray, dict[str, str], int]:
+    """Out-of-fold probabilities; folds never split a group.
+
+    Returns (probabilities, {finding: why it reads n/a}, folds used). A finding is n/a when any
+    fold could not be trained on it: pooling the other folds' scores with nothing would score a
+    different set of photos.
+    """
     from sklearn.model_selection import GroupKFold
 
     ids = group_ids(groups)
     k = min(folds, len(set(ids.tolist())))
     if k < 2:
-        return np.full((len(x), len(FINDINGS)), math.nan), ["fewer than two groups: no cross-validation"], 0
+        return (np.full((len(x), len(FINDINGS)), math.nan),
+                {f: "fewer than two groups: no cross-validation" for f in FINDINGS}, 0)
     probabilities = np.full((len(x), len(FINDINGS)), math.nan)
-    notes: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
     for train, test in GroupKFold(n_splits=k).split(x, groups=ids):
-        probabilities[test], fold_notes = fit_predict(x[train], labels[train], x[test])
-        notes.update(fold_notes)
-    return probabilities, [f"{note} (in {n} of {k} folds)" for note, n in notes.items()], k
+        probabilities[test], untrained = fit_predict(x[train], labels[train], x[test])
+        failed.update(untrained.keys())  # count the folds per finding
+    unmeasured = {f: f"not trained in {n} of {k} folds (fewer than the minimum positives or negatives "
+                     "in their training photos)" for f, n in failed.items()}
+    probabilities[:, [FINDINGS.index(f) for f in unmeasured]] = math.nan
+    return probabilities, unmeasured, k
 
 
 def _capped(records: list, limit: int, seed: int) -> list:
@@ -165,11 +181,12 @@ def run_baselines(predictor, manifest, train_records: list, eval_features: np.nd
         sample = _capped(train_records, config.baseline_train_max, config.seed)
         train_x = features_for(predictor, [manifest.resolve(r) for r in sample])
         train_labels = np.stack([r.label_vector() for r in sample])
-        probabilities, notes = fit_predict(train_x, train_labels, eval_features)
+        probabilities, unmeasured = fit_predict(train_x, train_labels, eval_features)
         where = f"trained on {len(sample)} photos of the train split"
         prevalence, prevalence_from = _rate(train_labels), "the train split's prevalence"
     else:
-        probabilities, notes, k = grouped_cross_validation(eval_features, eval_labels, eval_groups, config.folds)
+        probabilities, unmeasured, k = grouped_cross_validation(eval_features, eval_labels, eval_groups,
+                                                                config.folds)
         where = f"out-of-fold predictions of grouped {k}-fold cross-validation on the evaluated photos (no train split)"
         prevalence = _rate(eval_labels)
         prevalence_from = "the evaluated photos' own prevalence (in-sample, which can only flatter this baseline)"
@@ -178,6 +195,7 @@ def run_baselines(predictor, manifest, train_records: list, eval_features: np.nd
     return {
         "colour_texture": Baseline(
             f"logistic regression on {n_features} colour/texture statistics of the Predictor-prepared pixels, "
-            f"{where}", probabilities, notes=notes),
+            f"{where}", probabilities, notes=[f"{f}: {why}" for f, why in unmeasured.items()],
+            unmeasured=unmeasured),
         "prevalence": Baseline(f"every photo scored with {prevalence_from}", constant),
     }

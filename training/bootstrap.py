@@ -45,18 +45,35 @@ def resample_weights(groups: Sequence[str], resamples: int, seed: int = 0) -> np
     return per_group[:, ids].astype(float)
 
 
-def summarise(point: float, resampled: np.ndarray, reason: str | None = None) -> dict:
+def clopper_pearson(point: float, n_effective: int) -> list[float]:
+    """Exact 95% binomial interval of a share ``point`` observed on ``n_effective`` independent units."""
+    from scipy.stats import binomtest
+
+    n = max(int(n_effective), 1)
+    interval = binomtest(int(round(point * n)), n).proportion_ci(confidence_level=CI_LEVEL, method="exact")
+    return [round(float(interval.low), 4), round(float(interval.high), 4)]
+
+
+def summarise(point: float, resampled: np.ndarray, reason: str | None = None,
+              n_effective: int | None = None) -> dict:
     """A metric as stored in metrics.json.
 
     ``value`` is None with ``na`` naming the reason when the metric is undefined on the data.
     ``ci`` is the percentile interval over the resamples where the metric is defined;
     ``defined`` is that share of resamples (below 1, the interval leaves out the resamples
     that lacked a class, so it is optimistic about how much the data pin the value down).
+
+    A share whose every resample gives the same value (all positives found: 1.00 in every
+    resample) has a zero-width bootstrap interval exactly where the data say least; it gets the
+    Clopper-Pearson interval on ``n_effective`` units instead (``ci_method`` says which).
     """
     if reason is not None or math.isnan(point):
         return {"value": None, "ci": None, "na": reason or "undefined", "defined": 0.0}
     defined = resampled[~np.isnan(resampled)]
     tail = (1 - CI_LEVEL) / 2 * 100
     ci = [round(float(v), 4) for v in np.percentile(defined, [tail, 100 - tail])] if defined.size else None
-    return {"value": round(float(point), 4), "ci": ci, "na": None,
+    method = "bootstrap"
+    if n_effective is not None and (ci is None or ci[1] - ci[0] < 1e-9):
+        ci, method = clopper_pearson(point, n_effective), "clopper-pearson"
+    return {"value": round(float(point), 4), "ci": ci, "na": None, "ci_method": method,
             "defined": round(defined.size / max(resampled.size, 1), 4)}

@@ -7,6 +7,9 @@ Threshold rule (stored in the checkpoint as ``threshold_rule``):
   well-separated synthetic data the uncapped rule chose 0.996 for pustules: never reported);
 * the other findings: the threshold that maximises F1 on validation.
 A finding with no positives (or no negatives) in validation keeps 0.5 and says so.
+
+The temperature is searched on a log grid from 0.05 to 20; an optimum at either end of the grid
+is reported in the finding's note, since the best temperature may lie beyond it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from skinfindings.findings import FINDING_INFO, FINDINGS
 from skinfindings.training.metrics import known
 
 ESCALATE_CAP = 0.5
-TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
+TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20.0), 241))
 
 
 def _nll(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -34,12 +37,23 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(TEMPERATURES[int(np.argmin(losses))])
 
 
+def at_grid_edge(temperature: float) -> bool:
+    """True when the fitted temperature is an end of the search grid (the optimum may lie beyond)."""
+    return temperature in (float(TEMPERATURES[0]), float(TEMPERATURES[-1]))
+
+
 def sensitivity_threshold(probs: np.ndarray, labels: np.ndarray, target: float) -> float:
-    """Highest threshold with sensitivity >= target."""
+    """Highest threshold with sensitivity >= target (0 <= target <= 1)."""
+    if not 0.0 <= target <= 1.0:
+        raise ValueError(f"target sensitivity must lie in [0, 1], got {target}")
     positives = np.sort(probs[labels == 1])
+    if not len(positives):
+        return 0.5
     # Keeping the k highest-scoring positives keeps sensitivity k/n; allow at most n*(1-target) misses.
     misses = int(np.floor(len(positives) * (1 - target) + 1e-9))
-    return float(positives[misses]) if len(positives) else 0.5
+    if misses >= len(positives):  # target 0: missing every positive is allowed, so flag none of them
+        return float(np.nextafter(positives[-1], np.inf))
+    return float(positives[misses])
 
 
 def f1_threshold(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -70,6 +84,9 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, escalate_sensitivity: floa
         else:
             threshold = f1_threshold(probs, y)
             notes[finding] = "maximises validation F1"
+        if at_grid_edge(t):
+            notes[finding] += (f"; temperature {t:.3g} is the end of the search grid "
+                               f"({TEMPERATURES[0]:.3g}-{TEMPERATURES[-1]:.3g}): the best one may lie beyond")
         temperatures.append(t)
         thresholds.append(threshold)
     return temperatures, thresholds, notes

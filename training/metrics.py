@@ -1,5 +1,11 @@
 """Metrics as small pure functions over arrays. Labels use NaN for "unknown"; those
-entries are left out of that finding's metric, never counted as negatives."""
+entries are left out of that finding's metric, never counted as negatives.
+
+The minimum-evidence rule lives here and nowhere else: a metric that needs positives is not
+measured on fewer than MIN_POSITIVES positive photos, one that needs negatives not on fewer than
+MIN_NEGATIVES (``evidence_shortfall``). The model's metrics, the baselines (and each of their
+training folds), the macros, the subgroups and the paired comparison all ask it.
+"""
 
 from __future__ import annotations
 
@@ -46,25 +52,56 @@ def macro(values: dict[str, float]) -> float:
 # ---------------------------------------------------------------------------
 
 
+MIN_POSITIVES = 5  # fewer positive photos cannot measure anything that needs positives
+MIN_NEGATIVES = 5  # nor fewer negative photos anything that needs negatives
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     label: str  # column header in reports
     higher_is_better: bool
     needs: str  # "positives", "negatives", "both" classes, or "any" known label
+    # The photos the value is a share of, for the small-sample interval (None: not a share).
+    share_of: str | None = None
 
 
 METRICS: dict[str, MetricSpec] = {
-    "auroc": MetricSpec("AUROC", True, "both"),
-    "ap": MetricSpec("AP", True, "both"),
-    "sensitivity": MetricSpec("Sensitivity", True, "positives"),
-    "specificity": MetricSpec("Specificity", True, "negatives"),
-    "ppv": MetricSpec("PPV", True, "both"),
-    "npv": MetricSpec("NPV", True, "both"),
-    "f1": MetricSpec("F1", True, "both"),
+    "auroc": MetricSpec("AUROC", True, "both", "rarer class"),
+    "ap": MetricSpec("AP", True, "both", "rarer class"),
+    "sensitivity": MetricSpec("Sensitivity", True, "positives", "positives"),
+    "specificity": MetricSpec("Specificity", True, "negatives", "negatives"),
+    "ppv": MetricSpec("PPV", True, "both", "flagged"),
+    "npv": MetricSpec("NPV", True, "both", "unflagged"),
+    "f1": MetricSpec("F1", True, "both", "positives or flagged"),
     "ece": MetricSpec("ECE", False, "any"),
     "brier": MetricSpec("Brier", False, "any"),
 }
 THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1")
+
+
+def evidence_shortfall(needs: str, positives: int, negatives: int) -> str | None:
+    """Why these label counts cannot support a metric that ``needs`` a class (None when they can)."""
+    if positives + negatives == 0:
+        return "no known labels"
+    for wanted, count, minimum, name in (("positives", positives, MIN_POSITIVES, "positive"),
+                                         ("negatives", negatives, MIN_NEGATIVES, "negative")):
+        if needs in (wanted, "both") and count < minimum:
+            return f"no {wanted}" if count == 0 else f"{count} {name}{'s' * (count > 1)}, fewer than {minimum}"
+    return None
+
+
+def not_measurable(labels: np.ndarray, needs: str = "both") -> str | None:
+    """The minimum-evidence rule on one finding's labels (NaN = unknown): None when it can be measured."""
+    y = labels[~np.isnan(labels)]
+    positives = int(y.sum())
+    return evidence_shortfall(needs, positives, int(y.size) - positives)
+
+
+def threshold_matrix(thresholds, n: int) -> np.ndarray:
+    """Thresholds as (n, findings): one per finding for every photo, or already one per photo
+    (out-of-fold predictions carry each fold's own thresholds)."""
+    thresholds = np.asarray(thresholds, dtype=float)
+    return np.broadcast_to(thresholds, (n, len(FINDINGS))) if thresholds.ndim == 1 else thresholds
 
 
 def unit_weights(n: int) -> np.ndarray:
@@ -105,7 +142,8 @@ def ranking_metrics(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> d
     return {"auroc": _divide(pairs_won, n_pos * n_neg), "ap": _divide((pos * precision).sum(axis=1), n_pos)}
 
 
-def confusion(y: np.ndarray, scores: np.ndarray, threshold: float, weights: np.ndarray) -> dict[str, np.ndarray]:
+def confusion(y: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray, weights: np.ndarray
+              ) -> dict[str, np.ndarray]:
     """Weighted true/false positives/negatives per resample; a score at the threshold counts as positive."""
     y = y.astype(bool)
     flagged = scores >= threshold
@@ -137,7 +175,7 @@ def calibration_metrics(y: np.ndarray, scores: np.ndarray, weights: np.ndarray, 
 
 
 def finding_metrics(
-    y: np.ndarray, scores: np.ndarray, threshold: float, weights: np.ndarray, bins: int = 10
+    y: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray, weights: np.ndarray, bins: int = 10
 ) -> dict[str, np.ndarray]:
     """Every metric in METRICS for one finding, one value per resample; NaN where undefined.
 
@@ -146,6 +184,7 @@ def finding_metrics(
     denominator (PPV with no photo flagged): it is then NaN, never 0 or 1.
     """
     mask = ~np.isnan(y)
+    threshold = np.broadcast_to(np.asarray(threshold, dtype=float), y.shape)[mask]  # a scalar or one per photo
     y, scores, weights = y[mask].astype(int), scores[mask], weights[:, mask]
     counts = confusion(y, scores, threshold, weights)
     values = {**ranking_metrics(y, scores, weights), **threshold_metrics(counts),
@@ -155,22 +194,37 @@ def finding_metrics(
     return {name: np.where(required[METRICS[name].needs], values[name], math.nan) for name in METRICS}
 
 
-def why_undefined(metric: str, y: np.ndarray, scores: np.ndarray, threshold: float) -> str | None:
+def why_undefined(metric: str, y: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray) -> str | None:
     """Plain reason a metric has no value on these photos (None when it has one)."""
-    y, scores = known(y, scores)
-    n_pos, n_neg = int(y.sum()), int((1 - y).sum())
-    needs = METRICS[metric].needs
-    if n_pos + n_neg == 0:
-        return "no known labels"
-    if needs in ("positives", "both") and n_pos == 0:
-        return "no positives"
-    if needs in ("negatives", "both") and n_neg == 0:
-        return "no negatives"
-    if metric == "ppv" and not (scores >= threshold).any():
+    reason = not_measurable(y, METRICS[metric].needs)
+    if reason is not None:
+        return reason
+    flagged = (scores >= threshold)[~np.isnan(y)]
+    if metric == "ppv" and not flagged.any():
         return "no photo flagged"
-    if metric == "npv" and (scores >= threshold).all():
+    if metric == "npv" and flagged.all():
         return "every photo flagged"
     return None
+
+
+def evidence_groups(metric: str, y: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray,
+                    ids: np.ndarray) -> int | None:
+    """Effective sample size of a share: the distinct groups among the photos it is a share of.
+
+    This is the design effect at intra-group correlation 1 (every photo of a patient agrees),
+    the worst case, and the only one data whose photos all agree can support. None for a
+    metric that is not a share (ECE, Brier).
+    """
+    share_of = METRICS[metric].share_of
+    if share_of is None:
+        return None
+    known_label = ~np.isnan(y)
+    positive, negative = known_label & (y == 1), known_label & (y == 0)
+    flagged = known_label & (scores >= threshold)
+    masks = {"positives": [positive], "negatives": [negative], "flagged": [flagged],
+             "unflagged": [known_label & ~flagged], "positives or flagged": [positive | flagged],
+             "rarer class": [positive, negative]}[share_of]
+    return min(len(np.unique(ids[mask])) for mask in masks)
 
 
 def reliability_bins(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> list[dict]:

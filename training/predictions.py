@@ -113,3 +113,17 @@ def read_predictions(path: str | Path) -> Predictions:
         abstained=[r.get("abstained", "") for r in rows],
         kind=kind, about=about,
     )
+
+
+def record_digests(manifest, records) -> list[str]:
+    """sha256 per manifest record (the join key): the manifest's, or the file's own where it is empty."""
+    from skinfindings.data.manifest import sha256_file
+
+    return [r.sha256.strip() or sha256_file(manifest.resolve(r)) for r in records]
+
+
+def aligned(predictions: Predictions, digests: list[str]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(probabilities, thresholds, abstentions) in the order of ``digests``; None = assessed."""
+    rows = predictions.rows_for(digests)
+    return (predictions.probabilities[rows], predictions.thresholds[rows],
+            [predictions.abstained[r].strip() or None for r in rows])

@@ -9,9 +9,27 @@ from __future__ import annotations
 from typing import Sequence
 
 from skinfindings.findings import FINDINGS
-from skinfindings.training.metrics import METRICS, THRESHOLD_METRICS
+from skinfindings.training.metrics import METRICS, MIN_NEGATIVES, MIN_POSITIVES, THRESHOLD_METRICS
 
-FEW_POSITIVES = 10  # below this, a finding's sensitivity rests on a handful of photos
+FEW_POSITIVES = 10  # below this (but measurable), a finding's sensitivity rests on a handful of photos
+# One sentence per rule; docs/evaluation.md says the same at more length.
+RULES = (
+    f"**Minimum evidence**: a metric that needs positives is not computed on fewer than {MIN_POSITIVES} positive "
+    f"photos, one that needs negatives not on fewer than {MIN_NEGATIVES}; it reads n/a, for the model, the baselines "
+    "(and each of their training folds), the subgroups and the paired comparison alike.",
+    "**Fixed-set macro**: a macro averages the findings measured on these photos (named under the table), and "
+    "every bootstrap resample averages exactly those; a resample where one of them is undefined is left out, and "
+    "`defined` in metrics.json gives the share kept.",
+    "**Small-sample intervals**: a share (sensitivity, specificity, PPV, NPV, F1, AUROC, AP) whose bootstrap "
+    "interval has zero width (e.g. every positive found) gets the Clopper-Pearson interval on the number of "
+    "patients behind it instead, marked †.",
+    "**Subgroup ranking**: worst and best groups are ranked only among known groups (`unknown` is listed, never "
+    "ranked), and a macro only over the findings every ranked group can measure.",
+    "**Paired comparison**: `skinfindings compare --paired A B --manifest M` scores two runs' predictions.csv on the "
+    "same photos and bootstraps the difference B - A with one set of resampled patients for both.",
+    "**Out-of-fold input**: `skinfindings evaluate --predictions FILE.csv` reports cross-validated predictions exactly "
+    "like a checkpoint's, each photo at its own fold's thresholds, marked out-of-fold.",
+)
 RULE_TITLES = {
     "excluded": "excluded (headline: assessed photos only)",
     "included_as_missed": "included as missed (abstained = no finding)",
@@ -28,7 +46,8 @@ def fmt(summary: dict | None, digits: int = 2, interval: bool = True) -> str:
     text = f"{summary['value']:.{digits}f}"
     if interval and summary.get("ci"):
         low, high = summary["ci"]
-        text += f" ({low:.{digits}f}–{high:.{digits}f})"
+        exact = "†" if summary.get("ci_method") == "clopper-pearson" else ""
+        text += f" ({low:.{digits}f}–{high:.{digits}f}{exact})"
     return text
 
 
@@ -51,7 +70,13 @@ def _metric_row(block: dict, metrics: Sequence[str]) -> list[str]:
 
 def _header(result: dict) -> list[str]:
     meta = result["meta"]
-    lines = [f"# Evaluation: `{meta['checkpoint']}` on `{meta['manifest']}` ({meta['split']})", ""]
+    kind = result.get("kind", "checkpoint")
+    lines = [f"# Evaluation ({kind}): `{meta['checkpoint']}` on `{meta['manifest']}` ({meta['split']})", ""]
+    if kind == "out-of-fold":
+        lines += [f"> **Out-of-fold predictions** (`{meta['predictions']}`): each photo was scored by the fold model "
+                  "that never saw its patient, at that fold's own thresholds.", ""]
+    lines += [f"> **Warning:** {note}." for note in result.get("warnings", [])]
+    lines += [""] if result.get("warnings") else []
     if not meta["trained"]:
         lines += [f"> **Warning: this checkpoint is not trained** (status: {meta['status']}). The numbers below "
                   "test the evaluation code and say nothing about skin.", ""]
@@ -61,12 +86,23 @@ def _header(result: dict) -> list[str]:
         f"Regenerate with: `{meta['command']}`", "",
         f"- Photos: {result['photos']}; assessed (not abstained, readable): {result['assessed']}",
         f"- Checkpoint: {meta['arch']}, input {meta['input_size']} px, trained: {meta['trained']}; thresholds "
-        f"({meta['threshold_rule']}): " + ", ".join(f"{f} {t:.2f}" for f, t in result["thresholds"].items()),
+        f"({meta['threshold_rule']}): " + ", ".join(f"{f} {_thresholds(t)}" for f, t in result["thresholds"].items()),
         f"- Intervals: 95% percentile bootstrap, {result['bootstrap']['resamples']} resamples of whole groups "
         f"({result['bootstrap']['groups']} groups, the manifest's `group` column), seed {result['bootstrap']['seed']}",
         "",
     ]
     return lines
+
+
+def _thresholds(value: float | list[float]) -> str:
+    """One threshold, or the range of the per-fold ones."""
+    if isinstance(value, list):
+        return f"{min(value):.2f}-{max(value):.2f} ({len(value)} values)"
+    return f"{value:.2f}"
+
+
+def _rules() -> list[str]:
+    return ["## Rules", "", *(f"- {rule}" for rule in RULES), ""]
 
 
 def _data_section(result: dict) -> list[str]:
@@ -77,9 +113,10 @@ def _data_section(result: dict) -> list[str]:
 def _caveats(result: dict) -> list[str]:
     notes = []
     for finding, block in result["per_finding"].items():
-        if block["positives"] == 0:
-            notes.append(f"- **{finding}**: no positive photo among the assessed ones: this set cannot measure it "
-                         "(its metrics read n/a).")
+        if block["positives"] < MIN_POSITIVES or block["negatives"] < MIN_NEGATIVES:
+            notes.append(f"- **{finding}**: {block['positives']} positive and {block['negatives']} negative photos "
+                         f"among the assessed ones, below the minimum of {MIN_POSITIVES}: this set cannot measure "
+                         "it (the metrics that need the missing class read n/a and no macro includes them).")
         elif block["positives"] < FEW_POSITIVES:
             notes.append(f"- **{finding}**: only {block['positives']} positive photos: its sensitivity and AUROC "
                          "rest on a handful of photos; read the interval, not the point value.")
@@ -91,19 +128,30 @@ def _main_table(result: dict) -> list[str]:
     header = ["finding", "n", "positives", *(METRICS[m].label for m in metrics)]
     rows = [[f, b["n"], b["positives"], *_metric_row(b["metrics"], metrics)] for f, b in result["per_finding"].items()]
     rows.append(["**macro**", "", "", *_metric_row(result["macro"], metrics)])
-    defined = {m: result["macro"][m]["findings"] for m in metrics}
-    partial = [m for m in metrics if 0 < len(defined[m]) < len(FINDINGS)]
     lines = ["## Per finding (assessed photos)", "",
-             "Value (95% interval). Sensitivity, specificity, PPV, NPV and F1 at the checkpoint's threshold; "
-             "ECE with equal-width bins; unknown labels left out per finding.", "", table(header, rows), ""]
-    lines += [f"- macro {METRICS[m].label} averages {', '.join(defined[m])} only." for m in partial]
-    return lines + [""] if partial else lines
+             "Value (95% interval; † Clopper-Pearson on the patients behind the share, where the bootstrap "
+             "degenerates). Sensitivity, specificity, PPV, NPV and F1 at the threshold in force for each photo; "
+             "ECE with equal-width bins; unknown labels left out per finding.", "", table(header, rows), "",
+             *_macro_members(result["macro"], metrics), ""]
+    return lines
+
+
+def _macro_members(macro: dict, metrics: Sequence[str]) -> list[str]:
+    """Which findings each macro averages (a fixed set, the same in every resample)."""
+    lines = []
+    for m in metrics:
+        members = macro[m]["findings"]
+        what = ", ".join(members) if members else "no finding (none is measurable)"
+        share = f"; defined in {macro[m]['defined']:.0%} of resamples" if members else ""
+        lines.append(f"- macro {METRICS[m].label} averages {what}{share}.")
+    return lines
 
 
 def _baselines(result: dict) -> list[str]:
     baselines = result.get("baselines", {})
     if not baselines:
-        return []
+        note = result.get("baselines_note")
+        return ["## Baselines", "", f"- {note}.", ""] if note else []
     metrics = ("auroc", "ap", "f1")
     header = ["finding"] + [f"{METRICS[m].label} {name}" for m in metrics for name in ("model", *baselines)]
     rows = []
@@ -146,7 +194,9 @@ def _abstention(result: dict) -> list[str]:
 
 
 def _subgroups(result: dict) -> list[str]:
-    lines = ["## Subgroups (assessed photos)", ""]
+    lines = ["## Subgroups (assessed photos)", "",
+             "Worst and best groups are ranked among known groups only (`unknown` is listed, never ranked); a "
+             "macro is ranked on the findings every ranked group measures, named under each table.", ""]
     for column, sub in result["subgroups"].items():
         lines += [f"### By {column}", "", f"Groups: {sub.get('note', column)}.", ""]
         header = ["group", "n", "finding", "positives", *(METRICS[m].label for m in METRICS)]
@@ -161,9 +211,12 @@ def _subgroups(result: dict) -> list[str]:
             continue
         rows = [[finding, *(_extreme_cell(per_metric[m], sub["groups"]) for m in METRICS)]
                 for finding, per_metric in sub["extremes"].items()]
+        shared = {m: sub["extremes"]["macro"][m]["findings"] for m in METRICS}
         lines += ["Worst group (n), its value, and the gap to the best group; small groups swing widely, "
                   "so read the gaps with the intervals above:", "",
-                  table(["finding", *(METRICS[m].label for m in METRICS)], rows), ""]
+                  table(["finding", *(METRICS[m].label for m in METRICS)], rows), "",
+                  "- macro ranked on: " + "; ".join(f"{METRICS[m].label} {', '.join(f) or 'none'}"
+                                                    for m, f in shared.items()) + ".", ""]
     return lines
 
 
@@ -204,6 +257,6 @@ def _plots(result: dict) -> list[str]:
 
 
 def render_report(result: dict) -> str:
-    lines = [*_header(result), *_caveats(result), *_data_section(result), *_main_table(result),
+    lines = [*_header(result), *_caveats(result), *_rules(), *_data_section(result), *_main_table(result),
              *_baselines(result), *_abstention(result), *_subgroups(result), *_labels(result), *_plots(result)]
     return "\n".join(lines).rstrip() + "\n"
