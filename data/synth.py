@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--bench", type=int, metavar="N", help="time N renders at --size and exit")
     parser.add_argument("--summary", type=Path, metavar="MANIFEST", help="print tone balance and labels of a set")
+    parser.add_argument("--on-real", type=Path, metavar="MANIFEST",
+                        help="composite findings onto these real photos instead (data/composite.py)")
+    parser.add_argument("--per-photo", type=int, default=4, help="with --on-real: composites per real photo")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.summary))
@@ -218,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out is None:
         parser.error("--out is required")
+    if args.on_real:
+        from skinfindings.data.composite import run
+
+        return run(args.on_real, args.out, args.per_photo, args.seed, args.workers, progress=not args.no_progress)
     manifest = render_dataset(args.out, args.n, args.seed, config, args.workers, progress=not args.no_progress)
     print(f"wrote {args.n} images and {manifest}")
     return 0

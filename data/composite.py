@@ -1,0 +1,264 @@
+"""``skinfindings synth --on-real real/manifest.csv --per-photo 4 --out runs/composites --seed 2026`` — the
+renderer's findings composited onto real photos' skin.
+
+The synthetic renderer's own finding functions (``synth_findings.RENDERERS``) draw milia, pustules and crusts
+(rarely erythema or hyperpigmentation) on blank skin layers of the photo's own skin colour; the change they make
+(shaded with and without the finding, same light) is carried onto the real photo inside its skin mask, softened to
+the photo's blur and given the photo's noise. Labels are the photo's own labels joined with every finding that was
+drawn and is visible (non-empty mask). Composite i depends only on (seed, i) and the photo: the same bytes for
+any number of workers. See data/DATASET_CARD.md ("Composites on real photos").
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from skinfindings.data.composite_skin import PhotoStats, analyse_photo, linear_to_srgb, srgb_to_linear
+from skinfindings.data.licenses import licence_family, normalise_license
+from skinfindings.data.manifest import Record, read_manifest, sha256_file, write_manifest
+from skinfindings.data.photo import load_photo
+from skinfindings.data.synth import image_seed, pack_masks
+from skinfindings.data.synth_camera import albedo, shade
+from skinfindings.data.synth_findings import RENDERERS
+from skinfindings.data.synth_skin import Geometry, SkinLayers, lab_to_linear_rgb
+from skinfindings.findings import FINDINGS
+
+WORKING_SIDE = 384  # px, long side: training input is at most 224 px
+JPEG_QUALITY = 90
+FIELD_OF_VIEW_MM = (18.0, 45.0)  # across the long side: PAD-UFES-20 photos are lesion close-ups
+# How often each finding is drawn: the real photos lack milia, pustules and crusts, and have redness and pigment.
+DRAW_WEIGHTS = {"erythema": 0.05, "crusting": 0.3, "milia": 0.3, "pustules": 0.3, "hyperpigmentation": 0.05}
+MIN_VISIBLE_PX = 6  # a finding with fewer mask pixels on skin is not visible at training size: placed again
+PLACEMENT_TRIES = 4
+LOW_SIGMA = 2.5  # px: under an opaque finding the photo's fine texture and noise are replaced by its local colour
+CARRIED_COLUMNS = ("pen_marks", "diagnosis", "region")  # facts about the photo that stay true of a composite
+RENDERER_CREDIT = "findings drawn by skin-findings (CC0 renderer)"
+
+
+@dataclass
+class Composite:
+    image: np.ndarray  # (H, W, 3) uint8, before JPEG
+    masks: np.ndarray  # (5, H, W) bool in FINDINGS order; only drawn, visible findings
+    drawn: list[str]
+    params: dict
+
+
+def _blank_layers(base: np.ndarray, size: int) -> SkinLayers:
+    zeros = np.zeros((size, size), np.float32)
+    return SkinLayers(base, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), overlays=[])
+
+
+def _copy_layers(skin: SkinLayers) -> SkinLayers:
+    return SkinLayers(skin.base, skin.melanin.copy(), skin.blood.copy(), skin.height.copy(), skin.oil.copy(),
+                      list(skin.overlays))
+
+
+def choose_findings(rng: np.random.Generator) -> list[str]:
+    """One or two different findings, in FINDINGS order."""
+    weights = np.array([DRAW_WEIGHTS[f] for f in FINDINGS])
+    picked = rng.choice(len(FINDINGS), size=int(rng.integers(1, 3)), replace=False, p=weights / weights.sum())
+    return [FINDINGS[i] for i in sorted(picked)]
+
+
+def skin_weight(skin: np.ndarray) -> np.ndarray:
+    """0..1 weight of the drawn change: soft inside the skin mask, exactly 0 outside it."""
+    inner = cv2.erode(skin.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+    return cv2.GaussianBlur(inner, (0, 0), 1.0) * skin
+
+
+def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray, findings: list[str],
+                 geo: Geometry, params: dict) -> tuple[SkinLayers, np.ndarray, list[str]]:
+    """Draw each finding on blank layers, placing it again while its mask misses the skin."""
+    height, width = on_skin.shape
+    skin = _blank_layers(base, geo.size)
+    masks = np.zeros((len(FINDINGS), height, width), bool)
+    drawn = []
+    for name in findings:
+        for _ in range(PLACEMENT_TRIES):
+            before = _copy_layers(skin)
+            mask = RENDERERS[name](rng, skin, geo, allowed, params)[:height, :width] & on_skin
+            if mask.sum() >= MIN_VISIBLE_PX:
+                masks[FINDINGS.index(name)] = mask
+                drawn.append(name)
+                break
+            skin = before
+    return skin, masks, drawn
+
+
+def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params: dict):
+    """(linear-RGB ratio the findings make, their opacity), from two shadings under the same light."""
+    light_seed = int(rng.integers(2**63))
+    plain = _blank_layers(skin.base, geo.size)
+    with_findings = shade(np.random.default_rng(light_seed), skin, albedo(skin), geo, params)
+    without = shade(np.random.default_rng(light_seed), plain, albedo(plain), geo, {})
+    height, width = shape
+    ratio = (with_findings / np.maximum(without, 1e-4))[:, :height, :width].transpose(1, 2, 0)
+    clear = np.ones((geo.size, geo.size), np.float32)
+    for _, alpha in skin.overlays:
+        clear *= 1.0 - alpha
+    return np.ascontiguousarray(ratio), (1.0 - clear)[:height, :width]
+
+
+def transfer(rng, photo: np.ndarray, ratio: np.ndarray, opacity: np.ndarray, weight: np.ndarray,
+             stats: PhotoStats) -> np.ndarray:
+    """Carry the drawn change onto the photo: lit by its own light, as blurred and as noisy as the photo.
+
+    The ratio multiplies the photo, so its local lighting and colour cast shade the finding too; under opaque
+    parts (crusts, milia, pus) the photo's fine texture gives way to its local colour, then the photo's blur
+    softens the whole change and the photo's noise is put back where its own noise was smoothed away.
+    """
+    linear = srgb_to_linear(photo)
+    local = cv2.GaussianBlur(linear, (0, 0), LOW_SIGMA)
+    under = linear + (local - linear) * opacity[..., None]
+    delta = under * ratio - linear
+    if stats.blur_sigma > 0.2:
+        delta = cv2.GaussianBlur(delta, (0, 0), stats.blur_sigma)
+        opacity = cv2.GaussianBlur(opacity, (0, 0), stats.blur_sigma)
+    encoded = linear_to_srgb(linear + delta * weight[..., None])
+    noise = rng.standard_normal(photo.shape[:2], dtype=np.float32) * stats.noise_sigma * opacity * weight
+    return np.clip(np.round(encoded + noise[..., None]), 0, 255).astype(np.uint8)
+
+
+def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[str] | None = None) -> Composite:
+    """Findings (chosen from the seed unless given) drawn onto one analysed working-size photo."""
+    rng = np.random.default_rng(seed)
+    findings = choose_findings(rng) if findings is None else findings
+    height, width = photo.shape[:2]
+    size = max(height, width)  # the renderer draws on squares; the photo is its top-left corner
+    fov = float(rng.uniform(*FIELD_OF_VIEW_MM))
+    geo = Geometry(size, size / fov)
+    weight = skin_weight(stats.skin)
+    on_skin = weight > 0.5
+    allowed = np.zeros((size, size), np.float32)
+    allowed[:height, :width] = on_skin
+    params: dict = {"fov_mm": round(fov, 2), "skin_lab": [round(v, 2) for v in stats.lab],
+                    "blur_sigma": round(stats.blur_sigma, 3), "noise": round(stats.noise_sigma, 3)}
+    base = lab_to_linear_rgb(stats.lab)
+    skin, masks, drawn = _draw_layers(rng, base, allowed, on_skin, findings, geo, params)
+    ratio, opacity = _change(rng, skin, geo, (height, width), params)
+    image = transfer(rng, photo, ratio, opacity, weight, stats)
+    return Composite(image, masks, drawn, params)
+
+
+def working_photo(path: Path) -> np.ndarray:
+    """The photo decoded safely and shrunk so its long side is at most WORKING_SIDE."""
+    pixels = np.asarray(load_photo(path, draft_size=WORKING_SIDE))
+    scale = WORKING_SIDE / max(pixels.shape[:2])
+    if scale >= 1.0:
+        return np.ascontiguousarray(pixels)
+    size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+
+def _short_source(source: str) -> str:
+    return source.split(" (")[0].strip() or "real photos"
+
+
+def _record(base: Record, out_dir: Path, name: str, result: Composite, seed: int, base_sha: str) -> Record:
+    image_path, mask_path = out_dir / "images" / f"{name}.jpg", out_dir / "masks" / f"{name}.png"
+    Image.fromarray(result.image).save(image_path, quality=JPEG_QUALITY)
+    Image.fromarray(pack_masks(result.masks)).save(mask_path)
+    labels = dict(base.labels)
+    labels.update({f: 1 for f in result.drawn})  # union: a drawn, visible finding is present
+    extra = {"base_sha256": base_sha, "base_path": base.path, "drawn": "+".join(result.drawn),
+             "mask": f"masks/{name}.png", "seed": str(seed),
+             "params": json.dumps(result.params, separators=(",", ":"), sort_keys=True)}
+    extra.update({k: base.extra[k] for k in CARRIED_COLUMNS if k in base.extra})
+    return Record(path=f"images/{name}.jpg", sha256=sha256_file(image_path), labels=labels,
+                  group=base.group or Path(base.path).stem, source=f"skinfindings-composite on {_short_source(base.source)}",
+                  license=normalise_license(base.license),
+                  attribution=f"{base.attribution}; {RENDERER_CREDIT}, photo downscaled",
+                  upstream_url=base.upstream_url, fitzpatrick=base.fitzpatrick, split=base.split, extra=extra)
+
+
+@dataclass(frozen=True)
+class PhotoJob:
+    path: Path
+    record: Record
+    first_index: int  # composites of this photo are first_index .. first_index + per_photo - 1
+    per_photo: int
+    seed: int
+    out_dir: Path
+
+
+def _why_not(job: PhotoJob, base_sha: str) -> str | None:
+    licence = normalise_license(job.record.license)
+    if "-ND" in licence_family(licence):
+        return f"licence {licence} forbids derivatives"
+    if job.record.sha256 and job.record.sha256 != base_sha:
+        return "sha256 does not match the manifest"
+    return None
+
+
+def composite_photo(job: PhotoJob) -> tuple[list[Record], str | None]:
+    """All composites of one real photo, or no records and the reason it was skipped."""
+    base_sha = sha256_file(job.path)
+    reason = _why_not(job, base_sha)
+    photo = working_photo(job.path) if reason is None else None
+    stats = analyse_photo(photo) if photo is not None else reason
+    if isinstance(stats, str):
+        return [], stats
+    records = []
+    for index in range(job.first_index, job.first_index + job.per_photo):
+        seed = image_seed(job.seed, index)
+        records.append(_record(job.record, job.out_dir, f"composite_{index:06d}", composite(seed, photo, stats),
+                               seed, base_sha))
+    return records, None
+
+
+def composite_dataset(base_manifest: Path, out_dir: Path, per_photo: int, seed: int, workers: int = 2,
+                      progress: bool = True) -> tuple[Path, list[tuple[str, str]]]:
+    """Composites of every usable photo in a manifest; returns the manifest path and the (photo, reason) skipped."""
+    from tqdm import tqdm
+
+    base = read_manifest(base_manifest)
+    out_dir = Path(out_dir)
+    for folder in ("images", "masks"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    # indices follow the photo's row, so a skipped photo does not shift anyone else's composites
+    jobs = [PhotoJob(base.resolve(r), r, i * per_photo, per_photo, seed, out_dir) for i, r in enumerate(base.records)]
+    records, skipped = [], []
+    with tqdm(total=len(jobs), desc="composite", unit="photo", disable=not progress) as bar:
+        for job, (done, reason) in zip(jobs, _results(jobs, workers)):
+            records.extend(done)
+            if reason:
+                skipped.append((job.record.path, reason))
+            bar.update(1)
+    _write_skipped(out_dir / "skipped.csv", skipped)
+    return write_manifest(out_dir / "manifest.csv", records), skipped
+
+
+def _results(jobs: list[PhotoJob], workers: int):
+    if workers <= 1:
+        yield from map(composite_photo, jobs)
+        return
+    from skinfindings.data.synth import _one_thread
+
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
+        yield from pool.imap(composite_photo, jobs)  # imap keeps the order
+
+
+def _write_skipped(path: Path, skipped: list[tuple[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "reason"])
+        writer.writerows(skipped)
+
+
+def run(base_manifest: Path, out_dir: Path, per_photo: int, seed: int, workers: int, progress: bool) -> int:
+    """The ``skinfindings synth --on-real`` command: render, then say what was made and what was skipped."""
+    manifest, skipped = composite_dataset(base_manifest, out_dir, per_photo, seed, workers, progress)
+    made = len(read_manifest(manifest))
+    print(f"wrote {made} composites and {manifest}; skipped {len(skipped)} photo(s) (listed in "
+          f"{Path(out_dir) / 'skipped.csv'})")
+    for path, reason in skipped:
+        print(f"  skipped {path}: {reason}")
+    return 0
