@@ -1,4 +1,4 @@
-"""skinfindings sort PATH... --out report.csv [--html report.html] [--red-flags flags.csv]
+"""The clinician pre-sort (``skinfindings sort``, command line in ``presort_cli.py``).
 
 Clinician pre-sort: photos, folders (searched recursively) and .zip archives in;
 one row per photo out, most urgent first, by the rules in ``app/priority.py``.
@@ -15,176 +15,34 @@ Resumable: rows are appended to the output CSV as they are done, and a rerun ski
 photos (by ``photo_id``, the hash of the file's bytes) already in it; the finished
 CSV is rewritten sorted. Thumbnails are built from the model's metadata-free view
 of the photo, never from the file itself.
+
+Modules: ``presort_inputs`` (files, folders, archives), ``presort_rows`` (rows and the
+CSV), ``presort_patients`` (patient, day and trends per photo), ``presort_html`` (the
+worklist), ``presort_cli`` (the command); this module reads and sorts.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
 import csv
 import hashlib
-import html
-import io
 import os
-import sys
 import zipfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from skinfindings.app.priority import RED_FLAGS, TIER_BY_KEY, Tier, sort_key, tier_for
-from skinfindings.data.photo import MAX_FILE_BYTES, CorruptPhotoError, PhotoError, PhotoTooLargeError
-from skinfindings.findings import FINDING_INFO, FINDINGS
+from skinfindings.app.presort_html import data_uri, write_html  # noqa: F401  (the documented API)
+from skinfindings.app.presort_inputs import ID_LENGTH, PhotoInput, _read, collect_inputs, photo_id
+from skinfindings.app.presort_patients import PatientTable, assign_patients
+from skinfindings.app.presort_rows import (  # noqa: F401  (the documented API)
+    CSV_COLUMNS, SortRow, _append_csv, _resumable, read_csv, sort_rows, write_csv)
+from skinfindings.app.priority import RED_FLAGS, tier_for
+from skinfindings.data.photo import PhotoError
 
 THUMBNAIL_SIDE = 128
-ID_LENGTH = 12
-# Zip archives come from uploads too, so every archive is read under caps: nothing is
-# ever extracted to disk, and a zip bomb runs out of budget instead of out of memory.
-MAX_ZIP_MEMBERS = 20_000
-MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
-MAX_COMPRESSION_RATIO = 200  # photos barely compress; a member that shrinks 200x is not a photo
-IGNORED_FILES = {"thumbs.db", "desktop.ini"}  # operating-system clutter, never a photo
-
-CSV_COLUMNS = ("photo_id", "name", "tier", "tier_label", "possible_findings", *FINDINGS,
-               "abstain_code", "abstain_reason", "error", "red_flags", "model")
-# "model" is last on purpose: a row cut short by an interrupted run loses it and is not resumed.
-
-
-@dataclass
-class SortRow:
-    photo_id: str  # first 12 hex of the sha256 of the file bytes (stable id)
-    name: str  # original name (for zip members: "archive.zip/member.jpg")
-    tier: Tier
-    present: list[str]
-    probabilities: dict[str, float]  # empty when the photo was not assessed: no numbers for a refused photo
-    abstain_reason: str | None  # Abstention.message + tip when abstained
-    error: str | None  # PhotoError user message when unreadable
-    thumbnail: Image.Image | None  # built from Prediction.pixels: metadata-free, <= 128 px
-    abstain_code: str | None = None
-    red_flags: list[str] = field(default_factory=list)
-    model: str = ""  # which weights produced the row; a resume reuses only rows of the same model
-
-    @property
-    def assessed(self) -> bool:
-        return self.error is None and self.abstain_reason is None
-
-
-@dataclass(frozen=True)
-class PhotoInput:
-    """One photo to sort: a file, or a member of a zip archive."""
-
-    name: str
-    path: Path  # the file, or the archive that holds it
-    member: str | None = None
-    problem: str | None = None  # known before reading (bad archive, unsafe member name)
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-def collect_inputs(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> list[PhotoInput]:
-    """Files, folders (recursive, hidden files skipped) and .zip archives -> photos, in a stable order.
-
-    Every other file in a folder becomes an input too, so a photo in an unexpected
-    format shows up as a row with an error instead of silently going missing.
-    Raises FileNotFoundError for a path that does not exist.
-    """
-    excluded = {Path(p).resolve() for p in exclude}
-    inputs: list[PhotoInput] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file or folder: {path}")
-        if path.is_dir():
-            for file, name in _walk(path):
-                if file.resolve() not in excluded:
-                    inputs.extend(_inputs_for_file(file, name))
-        elif path.resolve() not in excluded:
-            inputs.extend(_inputs_for_file(path, path.name))
-    return inputs
-
-
-def _walk(folder: Path) -> Iterable[tuple[Path, str]]:
-    for root, dirs, files in os.walk(folder):  # symlinked folders are not followed: no loops
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for file in sorted(files):
-            if file.startswith(".") or file.lower() in IGNORED_FILES:
-                continue
-            full = Path(root) / file
-            yield full, (PurePosixPath(folder.name) / full.relative_to(folder).as_posix()).as_posix()
-
-
-def _inputs_for_file(path: Path, name: str) -> list[PhotoInput]:
-    if path.suffix.lower() != ".zip":
-        return [PhotoInput(name, path)]
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return _zip_members(archive, path, name)
-    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError) as exc:
-        return [PhotoInput(name, path, problem=f"This zip archive could not be opened ({exc}).")]
-
-
-def _zip_members(archive: zipfile.ZipFile, path: Path, name: str) -> list[PhotoInput]:
-    members = [m for m in archive.infolist() if not m.is_dir() and not _hidden_member(m.filename)]
-    if len(members) > MAX_ZIP_MEMBERS:
-        return [PhotoInput(name, path, problem=f"This zip archive holds {len(members)} files; at most "
-                                               f"{MAX_ZIP_MEMBERS} are read. Split it into smaller archives.")]
-    total = sum(m.file_size for m in members)
-    if total > MAX_ZIP_TOTAL_BYTES:
-        return [PhotoInput(name, path, problem=f"This zip archive unpacks to {total:,} bytes; at most "
-                                               f"{MAX_ZIP_TOTAL_BYTES:,} are read. Split it into smaller archives.")]
-    return [PhotoInput(f"{name}/{m.filename}", path, m.filename, _member_problem(m)) for m in members]
-
-
-def _hidden_member(filename: str) -> bool:
-    """macOS resource forks, dot files and operating-system clutter: never a photo."""
-    parts = PurePosixPath(filename.replace("\\", "/")).parts
-    return bool(parts) and (parts[0] == "__MACOSX" or parts[-1].startswith(".") or parts[-1].lower() in IGNORED_FILES)
-
-
-def _member_problem(member: zipfile.ZipInfo) -> str | None:
-    """Why a member is refused before reading it, or None. Members are never written to disk,
-    but a name that climbs out of the archive is a sign of a hostile archive, so it is refused."""
-    pure = PurePosixPath(member.filename.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or ":" in member.filename:
-        return "This archive entry has an unsafe path and was not opened."
-    if member.flag_bits & 0x1:
-        return "This archive entry is password-protected and could not be opened."
-    if member.filename.lower().endswith(".zip"):
-        return "Archives inside an archive are not opened; unpack it and sort the inner archive itself."
-    if member.file_size > MAX_FILE_BYTES:
-        return PhotoTooLargeError.user_message
-    if member.file_size > MAX_COMPRESSION_RATIO * max(member.compress_size, 1) and member.file_size > 1 << 20:
-        return "This archive entry is compressed far more than a photo can be and was not opened."
-    return None
-
-
-def _read(item: PhotoInput, archives: dict[Path, zipfile.ZipFile], stack: ExitStack) -> bytes:
-    """The file's bytes, at most MAX_FILE_BYTES of them; raises PhotoError.
-
-    Archives are opened once per batch (``archives`` caches them, ``stack`` closes them)."""
-    try:
-        if item.member is None:
-            with open(item.path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-        else:
-            if item.path not in archives:
-                archives[item.path] = stack.enter_context(zipfile.ZipFile(item.path))
-            with archives[item.path].open(item.member) as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError, EOFError) as exc:
-        raise CorruptPhotoError(str(exc)) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise PhotoTooLargeError(f"over {MAX_FILE_BYTES} bytes")
-    return data
-
-
-def photo_id(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:ID_LENGTH]
 
 
 # ----------------------------------------------------------------------------- sorting
@@ -203,15 +61,20 @@ def presort(
     *,
     thumbnails: bool = True,
     exclude: Iterable[str | os.PathLike] = (),
+    patients: PatientTable | None = None,
 ) -> list[SortRow]:
     """One row per photo under ``paths``, sorted by ``priority.sort_key`` (most urgent first).
 
     ``red_flags`` maps a photo's name (its full name, or just its file name) to red-flag
     keys from ``priority.RED_FLAGS``. With ``resume_from``, rows already in that CSV
     (same model) are reused and new rows are appended to it as they are done.
+    ``patients`` (``presort_patients.read_patient_map`` or ``folder_patients``) gives a
+    patient and a day per photo: rows then carry the patient's trend, and a finding rising
+    or present after its expected window moves every row of that patient up to review.
     """
     red_flags = validate_red_flags(red_flags or {})
-    inputs = collect_inputs(paths, exclude=exclude)
+    patients = patients or PatientTable()
+    inputs = collect_inputs(paths, exclude=[*exclude, *patients.sources])
     model = model_id(predictor)
     done = _resumable(resume_from, model) if resume_from is not None else {}
     rows: list[SortRow] = []
@@ -226,14 +89,12 @@ def presort(
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
+    assign_patients(rows, patients)
     for row in rows:
         row.red_flags = sorted(flags_for(row.name, red_flags))
-        row.tier = tier_for(row.present, row.assessed, set(row.red_flags))
+        row.tier = tier_for(row.present, row.assessed, set(row.red_flags), row.trend_flags)
     return sort_rows(rows)
 
-
-def sort_rows(rows: list[SortRow]) -> list[SortRow]:
-    return sorted(rows, key=lambda r: (*sort_key(r.tier, r.probabilities), r.name))
 
 
 def _sort_chunk(predictor, chunk: list[PhotoInput], done: dict[str, SortRow], model: str,
@@ -356,222 +217,3 @@ def read_red_flags(path: str | os.PathLike) -> dict[str, set[str]]:
     return validate_red_flags(result)
 
 
-# ----------------------------------------------------------------------------- CSV
-
-
-def _csv_record(row: SortRow) -> list[str]:
-    probabilities = [f"{row.probabilities[f]:.4f}" if f in row.probabilities else "" for f in FINDINGS]
-    return [row.photo_id, row.name, row.tier.key, row.tier.label, ";".join(row.present), *probabilities,
-            row.abstain_code or "", row.abstain_reason or "", row.error or "", ";".join(row.red_flags), row.model]
-
-
-def write_csv(rows: Sequence[SortRow], path: str | os.PathLike) -> Path:
-    """All rows, in the order given (``presort`` returns them sorted); replaced atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(_csv_record(r) for r in rows)
-    os.replace(partial, path)
-    return path
-
-
-def _append_csv(rows: Sequence[SortRow], path: Path) -> None:
-    fresh = not path.exists() or path.stat().st_size == 0
-    if not fresh:
-        with path.open("rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            ends_cleanly = handle.read(1) == b"\n"
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        if not fresh and not ends_cleanly:
-            handle.write("\r\n")  # an interrupted run left half a row; start a new line
-        writer = csv.writer(handle)
-        if fresh:
-            writer.writerow(CSV_COLUMNS)
-        writer.writerows(_csv_record(r) for r in rows)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_csv(path: str | os.PathLike) -> list[SortRow]:
-    """Rows of a pre-sort CSV (without thumbnails); a malformed or cut-off row is skipped."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path} is not a pre-sort CSV (missing columns {missing})")
-        rows = []
-        for record in reader:
-            row = _parse_record(record)
-            if row is not None:
-                rows.append(row)
-    return rows
-
-
-def _parse_record(record: dict[str, str | None]) -> SortRow | None:
-    if any(record.get(c) is None for c in CSV_COLUMNS) or not record["model"] or record["tier"] not in TIER_BY_KEY:
-        return None
-    try:
-        probabilities = {f: float(record[f]) for f in FINDINGS if record[f]}
-    except ValueError:
-        return None
-    present = [f for f in record["possible_findings"].split(";") if f]
-    if set(present) - set(FINDINGS):
-        return None
-    return SortRow(
-        photo_id=record["photo_id"], name=record["name"], tier=TIER_BY_KEY[record["tier"]], present=present,
-        probabilities=probabilities, abstain_reason=record["abstain_reason"] or None, error=record["error"] or None,
-        thumbnail=None, abstain_code=record["abstain_code"] or None,
-        red_flags=[f for f in record["red_flags"].split(";") if f], model=record["model"],
-    )
-
-
-def _resumable(path: Path, model: str) -> dict[str, SortRow]:
-    """Rows of an earlier run with the same model, by photo_id; unreadable files are not resumed."""
-    if not path.exists() or path.stat().st_size == 0:
-        return {}
-    return {r.photo_id: r for r in read_csv(path) if r.model == model and r.error is None}
-
-
-# ----------------------------------------------------------------------------- HTML
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
-.notice{border:2px solid #b45309;background:#fffbeb;padding:.75rem 1rem;border-radius:6px;max-width:60rem}
-table{border-collapse:collapse;margin-top:1rem;width:100%}
-th,td{border-bottom:1px solid #ddd;padding:.4rem .6rem;text-align:left;vertical-align:top}
-th{background:#f3f4f6;position:sticky;top:0}
-td.thumb{width:132px}
-tr.urgent td:first-child{border-left:6px solid #b91c1c}
-tr.review td:first-child{border-left:6px solid #d97706}
-tr.check td:first-child{border-left:6px solid #6b7280}
-tr.routine td:first-child,tr.routine-none td:first-child{border-left:6px solid #9ca3af}
-.why{color:#555;font-size:.9em}
-"""
-
-
-def data_uri(picture: np.ndarray | Image.Image, quality: int = 88) -> str:
-    """An inline JPEG, re-encoded from pixels (so no metadata): shown without a file on the server."""
-    image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _thumbnail_html(thumbnail: Image.Image | None) -> str:
-    if thumbnail is None:
-        return "<span class=why>no preview</span>"
-    return f'<img alt="" width="{thumbnail.width}" height="{thumbnail.height}" src="{data_uri(thumbnail, quality=80)}">'
-
-
-def _findings_html(row: SortRow) -> str:
-    if row.error:
-        return f"<b>Could not be read.</b> <span class=why>{html.escape(row.error)}</span>"
-    if row.abstain_reason:
-        return f"<b>Not assessed.</b> <span class=why>{html.escape(row.abstain_reason)}</span>"
-    if not row.present:
-        return "No finding recognised by the model (this is not the same as normal)."
-    items = [f"Possible {html.escape(FINDING_INFO[f].label.lower())} ({row.probabilities[f]:.0%})" for f in row.present]
-    return "<br>".join(items)
-
-
-def _row_html(position: int, row: SortRow) -> str:
-    flags = "<br>".join(html.escape(RED_FLAGS.get(f, f)) for f in row.red_flags) or ""
-    return (
-        f'<tr class="{row.tier.key}"><td>{position}</td><td class=thumb>{_thumbnail_html(row.thumbnail)}</td>'
-        f"<td><b>{html.escape(row.tier.label)}</b><br><span class=why>{flags}</span></td>"
-        f"<td>{_findings_html(row)}</td>"
-        f"<td>{html.escape(row.name)}<br><span class=why>id {html.escape(row.photo_id)}</span></td></tr>"
-    )
-
-
-def write_html(rows: Sequence[SortRow], path: str | os.PathLike, model_note: str = "") -> Path:
-    """A self-contained worklist, most urgent first, thumbnails inline (base64 JPEG)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sort_rows(list(rows))
-    counts = ", ".join(f"{sum(r.tier.key == key for r in ordered)} {key}" for key in TIER_BY_KEY)
-    body = "\n".join(_row_html(i, r) for i, r in enumerate(ordered, start=1))
-    note = f"<p class=why>Model: {html.escape(model_note)}</p>" if model_note else ""
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Photo pre-sort worklist</title><style>{_STYLE}</style></head>
-<body>
-<h1>Photo pre-sort worklist</h1>
-<div class=notice><b>A pre-sort, not a diagnosis.</b> The order comes from an automated model and the red-flag
-answers given; it can be wrong. Every photo still needs review by a clinician, and a photo with no finding
-recognised is not a photo of normal skin. Rules: see <code>app/priority.py</code>.</div>
-{note}<p>{len(ordered)} photos: {counts}.</p>
-<table><thead><tr><th>#</th><th>Photo</th><th>Priority</th><th>Possible findings</th><th>Name</th></tr></thead>
-<tbody>
-{body}
-</tbody></table>
-</body></html>
-"""
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-# ----------------------------------------------------------------------------- command
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="skinfindings sort",
-        description="Clinician pre-sort: photos, folders and .zip archives in; a prioritised CSV (and HTML worklist) out.")
-    parser.add_argument("paths", nargs="+", help="photo files, folders (recursive) or .zip archives")
-    parser.add_argument("--out", required=True, type=Path, help="report CSV (also the resume journal)")
-    parser.add_argument("--html", type=Path, help="also write an HTML worklist with thumbnails")
-    parser.add_argument("--red-flags", type=Path,
-                        help=f"CSV 'name,red_flags' (flags ';'-separated, from: {', '.join(RED_FLAGS)})")
-    parser.add_argument("--checkpoint", help="checkpoint .json (default: the shipped model)")
-    parser.add_argument("--restart", action="store_true", help="ignore rows already in --out and sort everything again")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-
-    from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT
-    from skinfindings.model.predictor import Predictor
-
-    try:
-        red_flags = read_red_flags(args.red_flags) if args.red_flags else {}
-    except (OSError, ValueError) as exc:
-        print(f"skinfindings sort: {exc}", file=sys.stderr)
-        return 2
-    if args.restart and args.out.exists():
-        args.out.unlink()
-    predictor = Predictor(args.checkpoint or DEFAULT_CHECKPOINT)
-    note = _model_note(predictor)
-    if not predictor.meta.trained:
-        print(f"warning: {note}", file=sys.stderr)
-    own_files = [p for p in (args.out, args.html, args.red_flags, args.out.with_name(args.out.name + ".partial")) if p]
-    try:
-        rows = presort(predictor, args.paths, red_flags, progress=not args.no_progress, resume_from=args.out,
-                       thumbnails=args.html is not None, exclude=own_files)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"skinfindings sort: {exc}", file=sys.stderr)
-        return 2
-    write_csv(rows, args.out)
-    if args.html:
-        write_html(rows, args.html, model_note=note)
-    _summary(rows, red_flags, args)
-    return 0
-
-
-def _model_note(predictor) -> str:
-    meta = predictor.meta
-    state = "trained" if meta.trained else "NOT TRAINED"
-    return f"{model_id(predictor)} ({state}; {meta.status})"
-
-
-def _summary(rows: Sequence[SortRow], red_flags: dict[str, set[str]], args) -> None:
-    counts = ", ".join(f"{sum(r.tier.key == key for r in rows)} {key}" for key in TIER_BY_KEY)
-    print(f"{len(rows)} photos sorted ({counts}) -> {args.out}" + (f", {args.html}" if args.html else ""))
-    missing = unmatched_red_flags(red_flags, rows)
-    if missing:
-        print(f"warning: red flags given for {len(missing)} name(s) that matched no photo: {', '.join(missing)}",
-              file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

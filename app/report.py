@@ -20,9 +20,10 @@ import html
 from dataclasses import dataclass, field
 
 from skinfindings.app import guidance, trends
-from skinfindings.app.presort import data_uri, make_thumbnail
+from skinfindings.app.presort import make_thumbnail
+from skinfindings.app.presort_html import data_uri
 from skinfindings.app.priority import RED_FLAGS
-from skinfindings.app.timeline_plot import timeline_png
+from skinfindings.app.timeline_plot import png_uri, timeline_png, verdicts_table
 from skinfindings.findings import FINDING_INFO, FINDINGS
 
 NOT_A_DIAGNOSIS = (
@@ -84,25 +85,6 @@ def series_of(photos: list[TrackedPhoto], procedure: str | None) -> trends.Serie
 
 def thresholds_of(photos: list[TrackedPhoto]) -> dict[str, float]:
     return next((p.thresholds for p in photos if p.thresholds), {})
-
-
-def png_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def verdicts_table(series: trends.Series, caption: str = "Trend per finding") -> str:
-    """The verdicts as a table: the text alternative of the plot, shared by the app and the report."""
-    rows = "".join(
-        f'<tr data-finding="{f}" data-verdict="{t.verdict.kind}"><th scope="row">{html.escape(FINDING_INFO[f].label)}'
-        f"</th><td>{html.escape(t.verdict.label)}</td><td>{html.escape(t.verdict.text)}</td>"
-        f"<td>{html.escape(trends.window_words(t.window, series.procedure))}</td></tr>"
-        for f, t in series.trends.items()
-    )
-    return (
-        f'<table class="sf-verdicts"><caption>{html.escape(caption)}</caption><thead><tr><th scope="col">Finding'
-        '</th><th scope="col">Trend</th><th scope="col">In words</th><th scope="col">When it is expected</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>"
-    )
 
 
 def _photo_row(photo: TrackedPhoto) -> str:

@@ -7,17 +7,20 @@ Each plot shows the calibrated probability by day, the model's threshold (dashed
 shaded, the window in which the chosen treatment makes the finding expected (taken from
 the Series, which read it from guidance.json). A day whose photo could not be assessed is
 a grey dotted line marked "?": a gap, never drawn as "no finding". The picture is an
-illustration; its text alternative is the verdicts table next to it.
+illustration; its text alternative is the verdicts table (``verdicts_table``) next to it.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import math
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
+from skinfindings.app import trends
 from skinfindings.app.trends import Series, Trend
 from skinfindings.findings import FINDING_INFO, FINDINGS
 
@@ -86,3 +89,22 @@ def timeline_png(series: Series, thresholds: dict[str, float] | None = None, com
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def verdicts_table(series: trends.Series, caption: str = "Trend per finding") -> str:
+    """The verdicts as a table: the text alternative of the plot, shared by the app and the report."""
+    rows = "".join(
+        f'<tr data-finding="{f}" data-verdict="{t.verdict.kind}"><th scope="row">{html.escape(FINDING_INFO[f].label)}'
+        f"</th><td>{html.escape(t.verdict.label)}</td><td>{html.escape(t.verdict.text)}</td>"
+        f"<td>{html.escape(trends.window_words(t.window, series.procedure))}</td></tr>"
+        for f, t in series.trends.items()
+    )
+    return (
+        f'<table class="sf-verdicts"><caption>{html.escape(caption)}</caption><thead><tr><th scope="col">Finding'
+        '</th><th scope="col">Trend</th><th scope="col">In words</th><th scope="col">When it is expected</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table>"
+    )

@@ -13,7 +13,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("skinfindings.app.ui", "start the app on 127.0.0.1 with the shipped model"),
     "predict": ("skinfindings.model.predict_cli", "findings for one or more photos, as JSON"),
-    "sort": ("skinfindings.app.presort", "clinician pre-sort: photos/folders/zip in, prioritised CSV/HTML out"),
+    "sort": ("skinfindings.app.presort_cli", "clinician pre-sort: photos/folders/zip in, prioritised CSV/HTML out"),
     "synth": ("skinfindings.data.synth", "render the synthetic training set (CC0)"),
     "data": ("skinfindings.data.cli", "import / check / stats / card for data manifests"),
     "train": ("skinfindings.training.train", "train a model from manifests"),

@@ -11,14 +11,19 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import skin_like
 from skinfindings.app import presort as ps
+from skinfindings.app import presort_cli, presort_inputs
 from skinfindings.app.priority import TIER_BY_KEY
+from skinfindings.app.trends import window_for
 from skinfindings.data.nonskin import bad_photo_file, out_of_scope_file
 from skinfindings.findings import FINDINGS
+from skinfindings.model.checkpoint import CheckpointMeta, save_checkpoint
 from skinfindings.model.predictor import Predictor
+from skinfindings.model.registry import build_model
 
 
 def jpeg(image: Image.Image, **options) -> bytes:
@@ -81,7 +86,7 @@ def test_sort_cli_writes_every_row_sorted_with_errors_and_a_worklist(inbox, tmp_
     flags = tmp_path / "flags.csv"
     flags.write_text("name,red_flags\npatient2.jpg,fever;pus\nnobody.jpg,pain\n")
     out, page = tmp_path / "report.csv", tmp_path / "report.html"
-    code = ps.main([str(inbox), "--out", str(out), "--html", str(page), "--red-flags", str(flags),
+    code = presort_cli.main([str(inbox), "--out", str(out), "--html", str(page), "--red-flags", str(flags),
                     "--checkpoint", str(untrained_checkpoint), "--no-progress"])
     assert code == 0
     rows = read_rows(out)
@@ -171,14 +176,14 @@ def test_an_interrupted_run_resumes_from_its_journal(inbox, tmp_path, untrained_
 def test_resume_refuses_a_csv_that_is_not_a_presort(inbox, tmp_path, untrained_checkpoint):
     other = tmp_path / "patients.csv"
     other.write_text("name,phone\nana,123\n")
-    code = ps.main([str(inbox), "--out", str(other), "--checkpoint", str(untrained_checkpoint), "--no-progress"])
+    code = presort_cli.main([str(inbox), "--out", str(other), "--checkpoint", str(untrained_checkpoint), "--no-progress"])
     assert code == 2 and other.read_text() == "name,phone\nana,123\n"  # never overwritten
 
 
 def test_unknown_red_flags_are_refused(inbox, tmp_path, untrained_checkpoint):
     flags = tmp_path / "flags.csv"
     flags.write_text("name,red_flags\npatient0.jpg,itchy elbows\n")
-    code = ps.main([str(inbox), "--out", str(tmp_path / "r.csv"), "--red-flags", str(flags),
+    code = presort_cli.main([str(inbox), "--out", str(tmp_path / "r.csv"), "--red-flags", str(flags),
                     "--checkpoint", str(untrained_checkpoint), "--no-progress"])
     assert code == 2 and not (tmp_path / "r.csv").exists()
     with pytest.raises(ValueError):
@@ -192,6 +197,94 @@ def test_zip_members_are_capped(tmp_path, monkeypatch):
         archive.writestr("ok.jpg", jpeg(skin_like(200)))
     problems = {i.name: i.problem for i in ps.collect_inputs([bomb])}
     assert problems["bomb.zip/huge.jpg"] and problems["bomb.zip/ok.jpg"] is None
-    monkeypatch.setattr(ps, "MAX_ZIP_MEMBERS", 1)
+    monkeypatch.setattr(presort_inputs, "MAX_ZIP_MEMBERS", 1)
     [only] = ps.collect_inputs([bomb])
     assert only.name == "bomb.zip" and "at most 1" in only.problem
+
+
+# ----------------------------------------------------------------------------- by patient
+
+
+@pytest.fixture(scope="module")
+def redness_checkpoint(tmp_path_factory):
+    """A real checkpoint whose model reports possible redness on every photo and nothing else,
+    so that only the timing can move a patient up (pustules or crusting would do it on their own)."""
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v3_small", len(FINDINGS))
+    with torch.no_grad():
+        model.classifier[-1].weight.zero_()
+        model.classifier[-1].bias.copy_(torch.tensor([6.0, -6.0, -6.0, -6.0, -6.0]))
+    meta = CheckpointMeta(arch="mobilenet_v3_small", input_size=128)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "redness", model.eval(), meta)
+
+
+@pytest.fixture
+def clinic(tmp_path):
+    """Two patients after microneedling: ana on days 1 and 2 (redness expected), ben on days 1 and 9 (late)."""
+    folder = tmp_path / "clinic"
+    for patient, days in (("ana", (1, 2)), ("ben", (1, 9))):
+        (folder / patient).mkdir(parents=True)
+        for i, day in enumerate(days):
+            (folder / patient / f"p{i}.jpg").write_bytes(jpeg(skin_like(320, seed=20 + 3 * day + len(patient) + i)))
+    return folder
+
+
+def by_name(path):
+    return {row["name"]: row for row in read_rows(path)}
+
+
+def assert_ben_moved_up_and_ana_not(rows):
+    last_day = window_for("erythema", "microneedling").last_day
+    assert last_day < 9  # the case below is "late" only because guidance.json says so
+    assert {r["patient"] for r in rows.values()} == {"ana", "ben"}
+    for name, row in rows.items():
+        assert row["possible_findings"] == "erythema"  # the same finding on every photo ...
+        if "/ben/" in name:  # ... but only ben's is still there after its window
+            assert row["tier"] == "review" and row["trend_flags"] == "erythema" and "erythema=late" in row["trend"]
+        else:
+            assert row["tier"] == "routine" and row["trend_flags"] == "" and "erythema=expected" in row["trend"]
+    assert rows["clinic/ben/p1.jpg"]["day"] == "9"
+
+
+def test_presort_by_patient_from_a_map_csv(clinic, tmp_path, redness_checkpoint):
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("file,patient,day,date,treatment_date\nclinic/ana/p0.jpg,ana,1,,\nclinic/ana/p1.jpg,ana,,"
+                       "2026-03-03,2026-03-01\nclinic/ben/p0.jpg,ben,1,,\nclinic/ben/p1.jpg,ben,9,,\n")
+    out, page = tmp_path / "r.csv", tmp_path / "r.html"
+    code = presort_cli.main([str(clinic), "--out", str(out), "--html", str(page), "--patients", str(mapping),
+                             "--treatment", "microneedling", "--checkpoint", str(redness_checkpoint), "--no-progress"])
+    assert code == 0
+    rows = by_name(out)
+    assert len(rows) == 4  # still one row per photo
+    assert rows["clinic/ana/p1.jpg"]["day"] == "2"  # from the date and the treatment date
+    assert_ben_moved_up_and_ana_not(rows)
+    html_page = page.read_text()
+    assert html_page.index("Patient ben") < html_page.index("Patient ana")  # the patient moved up comes first
+    assert html_page.count('<section class="patient') == 2 and 'data-verdict="late"' in html_page
+
+
+def test_presort_by_patient_folders_with_days_files(clinic, tmp_path, redness_checkpoint):
+    (clinic / "ana" / "days.csv").write_text("file,day\np0.jpg,1\np1.jpg,2\n")
+    (clinic / "ben" / "days.csv").write_text("file,date,treatment_date,treatment\np0.jpg,2026-03-02,2026-03-01,"
+                                             "microneedling\np1.jpg,2026-03-10,2026-03-01,microneedling\n")
+    out = tmp_path / "r.csv"
+    code = presort_cli.main([str(clinic), "--out", str(out), "--patient-folders", "--treatment", "microneedling",
+                             "--checkpoint", str(redness_checkpoint), "--no-progress"])
+    assert code == 0
+    rows = by_name(out)
+    assert set(rows) == {f"clinic/{p}/p{i}.jpg" for p in ("ana", "ben") for i in (0, 1)}  # days.csv is no photo
+    assert_ben_moved_up_and_ana_not(rows)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("clinic/ana/p0.jpg,ana,-2", "before the treatment"), ("clinic/ana/p0.jpg,ana,400", "more than a year"),
+    ("clinic/ana/p0.jpg,,3", "no patient"), ("clinic/ana/p0.jpg,ana,soon", "whole number"),
+])
+def test_a_bad_day_in_the_map_stops_before_sorting(clinic, tmp_path, untrained_checkpoint, capsys, line, message):
+    mapping = tmp_path / "map.csv"
+    mapping.write_text(f"file,patient,day\n{line}\n")
+    code = presort_cli.main([str(clinic), "--out", str(tmp_path / "r.csv"), "--patients", str(mapping),
+                             "--checkpoint", str(untrained_checkpoint), "--no-progress"])
+    assert code == 2 and not (tmp_path / "r.csv").exists()
+    err = capsys.readouterr().err
+    assert message in err and f"{mapping} line 2" in err
