@@ -121,9 +121,10 @@ def test_report_renders_to_html_tables_and_images(run):
 
 
 def test_without_a_train_split_the_baseline_uses_grouped_cross_validation(manifest, untrained_checkpoint):
-    result = evaluate_manifest(untrained_checkpoint, manifest, split=None, out=None,
-                               config=EvalConfig(resamples=20, plots=False))
-    assert result["photos"] == 14
+    with pytest.warns(UserWarning, match="6 of the 14 evaluated photos are in the manifest's train split"):
+        result = evaluate_manifest(untrained_checkpoint, manifest, split=None, out=None,
+                                   config=EvalConfig(resamples=20, plots=False))
+    assert result["photos"] == 14 and "train split" in result["warnings"][0]
     assert "cross-validation" in result["baselines"]["colour_texture"]["description"]
 
 
@@ -160,3 +161,37 @@ def test_record_writes_the_headline_into_the_checkpoint_without_touching_the_wei
     assert recorded["photos"] == written["photos"] and recorded["assessed"] == written["assessed"]
     assert "--record fixture" in recorded["command"] and set(recorded["auroc"]) == set(FINDINGS)
     load_checkpoint(copy)  # the weights' sha256 still matches
+
+
+def test_every_run_writes_its_predictions_and_reading_them_back_reports_the_same(run, manifest, tmp_path):
+    from skinfindings.training.predictions import read_predictions
+
+    out, metrics = run
+    predictions = read_predictions(out)
+    assert predictions.kind == "checkpoint" and len(predictions.sha256) == metrics["photos"]
+    assert predictions.abstained.count("") == metrics["assessed"]
+    assert np.isnan(predictions.probabilities[[a != "" for a in predictions.abstained]]).all()
+    assert evaluate.main(["--predictions", str(out / "predictions.csv"), "--manifest", str(manifest), "--split",
+                          "test", "--out", str(tmp_path / "again"), "--resamples", "50", "--by", "pen_marks",
+                          "--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["kind"] == "checkpoint" and again["meta"]["checkpoint"] == metrics["meta"]["checkpoint"]
+    for finding in FINDINGS:  # the file keeps 6 decimals of each probability
+        for bin_again, bin_first in zip(again["calibration"][finding], metrics["calibration"][finding]):
+            assert bin_again["n"] == bin_first["n"]
+            assert bin_again["mean_probability"] == pytest.approx(bin_first["mean_probability"], abs=1e-5)
+    for finding in FINDINGS:
+        for metric in ("brier", "ece", "specificity"):
+            first, second = (r["per_finding"][finding]["metrics"][metric] for r in (metrics, again))
+            assert (second["value"] is None) == (first["value"] is None)
+            assert second["value"] == pytest.approx(first["value"], abs=1e-4)
+
+
+def test_compare_paired_of_a_run_with_itself_finds_no_difference(run, manifest, tmp_path):
+    out, _ = run
+    assert compare.main(["--paired", str(out), str(out), "--manifest", str(manifest), "--split", "test",
+                         "--resamples", "30", "--out", str(tmp_path / "p.md")]) == 0
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["photos_scored"]["assessed_by_both"] == 6
+    for block in result["per_finding"].values():
+        assert block["metrics"]["brier"]["delta"]["value"] == 0.0
