@@ -1,0 +1,295 @@
+"""skinfindings crossval --real ../shared/data/real/manifest.csv [--composites C] [--synthetic S] --out runs/cv
+
+Grouped (by patient) k-fold cross-validation on real photos, then the final model on all of them.
+
+* The real photos are split into k folds by patient; composites (findings drawn on real photos,
+  data/composite.py) follow their patient's fold; synthetic images only ever train.
+* Each fold model trains on the other folds (plus composites of those patients and synthetic
+  images, mixed by ``--source-weights``) and scores its own fold: out-of-fold predictions, written
+  as ``OUT/oof.csv`` (real photos) and ``OUT/oof-composites.csv`` in the predictions format that
+  ``skinfindings evaluate --predictions`` reports. No photo is scored by a model that saw its patient.
+* Calibration where it holds: per finding, temperature and threshold are fitted on real
+  out-of-fold predictions when the real photos carry enough positives and negatives (the evaluation's
+  minimum-evidence rule), else on held-out composites (milia, pustules). A fold's own rows are scored
+  with calibration fitted on the *other* folds' predictions; the final model's on all of them.
+* The trunk (early stages) stays frozen and its output is cached once for all folds (training/tail.py).
+
+Outputs: OUT/oof.csv, OUT/oof-composites.csv, OUT/summary.json, OUT/model.json + .safetensors (final).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skinfindings.data.manifest import Manifest, Record, read_manifest
+from skinfindings.data.photo import load_photo_sized
+from skinfindings.data.splits import grouped_folds
+from skinfindings.findings import FINDINGS
+from skinfindings.model import quality
+from skinfindings.model.checkpoint import CheckpointMeta, DataSource, load_checkpoint, save_checkpoint
+from skinfindings.model.registry import architecture, build_model
+from skinfindings.model.transforms import resize_photo
+from skinfindings.training.calibrate import calibrate
+from skinfindings.training.metrics import per_finding_auroc
+from skinfindings.training.predictions import Predictions, write_predictions
+from skinfindings.training.tail import FeatureCache, Split, TailConfig, tail_logits, train_tail
+
+SOURCES = ("real", "composites", "synthetic")
+MIN_EVIDENCE = 5  # positives and negatives a finding needs in a calibration set (same rule as the evaluation)
+
+
+@dataclass
+class CrossValConfig:
+    real: str
+    out: str
+    composites: str = ""
+    synthetic: str = ""
+    source_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # share of training draws
+    synthetic_limit: int = 1500  # synthetic train-split images used (the first N, deterministic)
+    arch: str = "efficientnet_lite0"
+    init: str = "pretrained"  # "pretrained" (the architecture's verified weights) or a checkpoint .json
+    input_size: int = 160
+    cut: int = 6  # frozen, cached stages
+    views: int = 4  # augmented views cached per photo
+    folds: int = 5
+    epochs: int = 8
+    lr: float = 1e-3
+    batch_size: int = 32
+    seed: int = 0
+    final: bool = True  # also train the final model on every photo and write its checkpoint
+    escalate_sensitivity: float = 0.90
+    threads: int = 0
+
+
+@dataclass
+class Pool:
+    """Every photo the run touches, in one list: paths, labels, source, patient group, fold (-1 = train only)."""
+
+    records: list[Record]
+    paths: list[str]
+    labels: np.ndarray
+    source: np.ndarray  # index into SOURCES
+    fold: np.ndarray
+
+
+def _records(manifest: Manifest, split: str | None = None, limit: int = 0) -> tuple[list[Record], list[str]]:
+    rows = [r for r in manifest.records if split is None or r.split == split]
+    rows = rows[:limit] if limit else rows
+    return rows, [str(manifest.resolve(r)) for r in rows]
+
+
+def build_pool(config: CrossValConfig) -> Pool:
+    from skinfindings.training.train import check_licences
+
+    manifests = {"real": read_manifest(config.real)}
+    if config.composites:
+        manifests["composites"] = read_manifest(config.composites)
+    if config.synthetic:
+        manifests["synthetic"] = read_manifest(config.synthetic)
+    check_licences(list(manifests.values()), allow_non_commercial=False)
+    real, real_paths = _records(manifests["real"])
+    real_folds = grouped_folds(real, config.folds, seed=config.seed, stratify=True)
+    fold_of_group = {r.group.strip(): f for r, f in zip(real, real_folds)}
+    records, paths, sources, folds = list(real), list(real_paths), [0] * len(real), list(real_folds)
+    if "composites" in manifests:
+        rows, rows_paths = _records(manifests["composites"])
+        unknown = sorted({r.group for r in rows if r.group.strip() not in fold_of_group})
+        if unknown:
+            raise SystemExit(f"crossval: composites on patients not in the real manifest: {unknown[:5]}")
+        records += rows
+        paths += rows_paths
+        sources += [1] * len(rows)
+        folds += [fold_of_group[r.group.strip()] for r in rows]  # a patient's composites share its fold
+    if "synthetic" in manifests:
+        rows, rows_paths = _records(manifests["synthetic"], "train", config.synthetic_limit)
+        records += rows
+        paths += rows_paths
+        sources += [2] * len(rows)
+        folds += [-1] * len(rows)
+    labels = np.stack([r.label_vector() for r in records])
+    return Pool(records, paths, labels, np.array(sources), np.array(folds))
+
+
+def draw_weights(pool: Pool, rows: np.ndarray, source_weights: list[float]) -> np.ndarray:
+    """Per-row sampling weight so each source gets its share of the draws whatever its size."""
+    counts = np.bincount(pool.source[rows], minlength=len(SOURCES)).astype(float)
+    share = np.asarray(source_weights, float)[pool.source[rows]]
+    return share / np.maximum(counts[pool.source[rows]], 1)
+
+
+def calibration_sets(pool: Pool, logits: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Labels masked per finding so each is calibrated on real photos where they suffice, else composites."""
+    labels = pool.labels[rows].copy()
+    used = {}
+    for i, finding in enumerate(FINDINGS):
+        for source in (0, 1):
+            y = labels[pool.source[rows] == source, i]
+            if np.sum(y == 1) >= MIN_EVIDENCE and np.sum(y == 0) >= MIN_EVIDENCE:
+                labels[pool.source[rows] != source, i] = np.nan
+                used[finding] = SOURCES[source]
+                break
+        else:
+            used[finding] = "none (too few positives or negatives): default 0.5"
+    return logits[rows], labels, used
+
+
+def fit_calibration(pool: Pool, logits: np.ndarray, rows: np.ndarray, sensitivity: float):
+    z, y, used = calibration_sets(pool, logits, rows)
+    temperatures, thresholds, notes = calibrate(z, y, sensitivity)
+    notes = {f: f"{notes[f]}; fitted on {used[f]} out-of-fold predictions" for f in FINDINGS}
+    return np.array(temperatures), np.array(thresholds), notes, used
+
+
+def quality_gate(paths: list[str], input_size: int) -> list[str]:
+    """The Predictor's abstention gate on each photo (reason code or ""), so out-of-fold rows match it."""
+    reasons = []
+    for path in paths:
+        image, size = load_photo_sized(path, draft_size=input_size)
+        abstention, _ = quality.assess(resize_photo(image, input_size), size)
+        reasons.append("" if abstention is None else abstention.code)
+    return reasons
+
+
+def fresh_model(config: CrossValConfig) -> tuple[torch.nn.Module, dict, list[float], list[float]]:
+    """The starting model, where its weights came from, and the input normalisation they expect."""
+    spec = architecture(config.arch)
+    if config.init == "pretrained":
+        if spec.pretrained is None:
+            raise SystemExit(f"crossval: {config.arch} has no pretrained weights; give --init CHECKPOINT")
+        model = build_model(config.arch, len(FINDINGS))
+        return model, spec.pretrained(model), list(spec.mean), list(spec.std)
+    model, meta = load_checkpoint(config.init)
+    if meta.arch != config.arch:
+        raise SystemExit(f"crossval: --init is a {meta.arch} checkpoint, not {config.arch}")
+    origin = {"name": f"skinfindings checkpoint {Path(config.init).name}", "sha256": meta.weights_sha256}
+    return model, origin, meta.mean, meta.std
+
+
+def _tail_config(config: CrossValConfig, seed: int) -> TailConfig:
+    return TailConfig(cut=config.cut, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed)
+
+
+def run(config: CrossValConfig) -> dict:
+    started = time.time()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pool = build_pool(config)
+    spec = architecture(config.arch)
+    model, backbone, mean, std = fresh_model(config)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    split = Split(model, spec, config.cut)
+    cache = FeatureCache(split, pool.paths, config.input_size, mean, std, config.views, seed=config.seed)
+    scored = np.flatnonzero(pool.fold >= 0)
+    logits = np.full((len(pool.paths), len(FINDINGS)), np.nan)
+    for fold in range(config.folds):
+        model.load_state_dict(initial)
+        train_rows = np.flatnonzero(pool.fold != fold)
+        train_tail(split, cache, train_rows, pool.labels, draw_weights(pool, train_rows, config.source_weights),
+                   _tail_config(config, config.seed + fold))
+        test_rows = np.flatnonzero(pool.fold == fold)
+        logits[test_rows] = tail_logits(split, cache, test_rows)
+        print(f"crossval: fold {fold + 1}/{config.folds}: {len(train_rows)} training rows, "
+              f"{len(test_rows)} scored ({time.time() - started:.0f} s)", flush=True)
+
+    probabilities, thresholds = _out_of_fold_calibrated(pool, logits, config)
+    gate = quality_gate([pool.paths[i] for i in np.flatnonzero(pool.source == 0)], config.input_size)
+    about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": backbone}
+    for source, name, abstained in ((0, "oof.csv", gate), (1, "oof-composites.csv", None)):
+        rows = np.flatnonzero((pool.source == source) & (pool.fold >= 0))
+        if len(rows):
+            write_predictions(out / name, Predictions(
+                sha256=[pool.records[i].sha256 for i in rows], paths=[pool.records[i].path for i in rows],
+                probabilities=probabilities[rows], thresholds=thresholds[rows],
+                folds=[int(pool.fold[i]) for i in rows], abstained=abstained or [""] * len(rows),
+                kind="out-of-fold", about=about))
+    summary = {"out_of_fold_auroc": {SOURCES[s]: per_finding_auroc(pool.labels[rows], logits[rows])
+                                     for s in (0, 1) if len(rows := np.flatnonzero((pool.source == s) & (pool.fold >= 0)))},
+               "counts": {SOURCES[s]: int(np.sum(pool.source == s)) for s in range(len(SOURCES))},
+               "seconds": round(time.time() - started, 1), "command": about["command"]}
+    if config.final:
+        model.load_state_dict(initial)
+        everything = np.arange(len(pool.paths))
+        train_tail(split, cache, everything, pool.labels, draw_weights(pool, everything, config.source_weights),
+                   _tail_config(config, config.seed + 1000))
+        summary["checkpoint"] = str(_save_final(model, config, pool, logits[scored], scored, backbone, mean, std, out))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"crossval: done in {time.time() - started:.0f} s; out-of-fold AUROC (uncalibrated, real photos): "
+          + json.dumps({k: round(v, 3) for k, v in summary['out_of_fold_auroc']['real'].items()}))
+    return summary
+
+
+def _out_of_fold_calibrated(pool: Pool, logits: np.ndarray, config: CrossValConfig):
+    """Each fold's rows calibrated with temperatures/thresholds fitted on the other folds only."""
+    probabilities = np.full_like(logits, np.nan)
+    thresholds = np.full_like(logits, np.nan)
+    for fold in range(config.folds):
+        others = np.flatnonzero((pool.fold >= 0) & (pool.fold != fold))
+        mine = np.flatnonzero(pool.fold == fold)
+        t, th, _, _ = fit_calibration(pool, logits, others, config.escalate_sensitivity)
+        probabilities[mine] = 1 / (1 + np.exp(-logits[mine] / t))
+        thresholds[mine] = th
+    return probabilities, thresholds
+
+
+def _save_final(model, config: CrossValConfig, pool: Pool, scored_logits, scored, backbone, mean, std, out: Path) -> Path:
+    logits = np.full((len(pool.paths), len(FINDINGS)), np.nan)
+    logits[scored] = scored_logits
+    temperatures, thresholds, notes, used = fit_calibration(pool, logits, scored, config.escalate_sensitivity)
+    sources = []
+    for s, name in enumerate(SOURCES):
+        rows = [pool.records[i] for i in np.flatnonzero(pool.source == s)]
+        if rows:
+            sources.append(DataSource(name=rows[0].source, license=rows[0].license, n_images=len(rows),
+                                      attribution=rows[0].attribution))
+    meta = CheckpointMeta(
+        arch=config.arch, input_size=config.input_size, mean=list(mean), std=list(std),
+        thresholds=thresholds.tolist(), temperature=temperatures.tolist(),
+        threshold_rule="; ".join(f"{f}: {notes[f]}" for f in FINDINGS), trained=True,
+        status=("trained on synthetic images and real lesion photos (PAD-UFES-20), not on post-procedure skin; "
+                "not validated on real patients"),
+        trained_on=sources, backbone=backbone if config.init == "pretrained" else {},
+        weights_dtype="float16",
+        metrics={"calibration_data": used, "source": "skinfindings crossval; real-photo numbers are out-of-fold "
+                 "(grouped by patient) in the predictions files, reported by skinfindings evaluate --predictions"},
+        training_config={"crossval": dataclasses.asdict(config), "command": _command()},
+    )
+    return save_checkpoint(out / "model", model, meta)
+
+
+def _command() -> str:
+    return "skinfindings crossval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skinfindings crossval", description=__doc__.split("\n\n")[1])
+    for f in dataclasses.fields(CrossValConfig):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes"), default=default,
+                                metavar="BOOL", help=f"default: {default}")
+        elif isinstance(default, list):
+            parser.add_argument(flag, dest=f.name, type=float, nargs=len(SOURCES), default=default,
+                                help=f"one per source {SOURCES}; default: {default}")
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(default) if default is not None else str,
+                                required=default is None, default=default, help=f"default: {default}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(CrossValConfig(**vars(build_parser().parse_args(argv))))
+    return 0
