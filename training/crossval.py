@@ -40,12 +40,12 @@ from skinfindings.model.checkpoint import CheckpointMeta, DataSource, load_check
 from skinfindings.model.registry import architecture, build_model
 from skinfindings.model.transforms import resize_photo
 from skinfindings.training.calibrate import calibrate
-from skinfindings.training.metrics import per_finding_auroc
+from skinfindings.training.metrics import MIN_NEGATIVES, MIN_POSITIVES, per_finding_auroc
 from skinfindings.training.predictions import Predictions, write_predictions
 from skinfindings.training.tail import FeatureCache, Split, TailConfig, tail_logits, train_tail
 
 SOURCES = ("real", "composites", "synthetic")
-MIN_EVIDENCE = 5  # positives and negatives a finding needs in a calibration set (same rule as the evaluation)
+SYNTHETIC_TEST = -2  # fold value of synthetic test-split images: scored by every fold model, never trained on
 
 
 @dataclass
@@ -55,14 +55,16 @@ class CrossValConfig:
     composites: str = ""
     synthetic: str = ""
     source_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # share of training draws
-    synthetic_limit: int = 1500  # synthetic train-split images used (the first N, deterministic)
+    synthetic_limit: int = 600  # synthetic train-split images used (the first N, deterministic)
+    synthetic_test: int = 300  # synthetic test-split images scored by each fold model (0 = none)
     arch: str = "efficientnet_lite0"
     init: str = "pretrained"  # "pretrained" (the architecture's verified weights) or a checkpoint .json
     input_size: int = 160
-    cut: int = 6  # frozen, cached stages
-    views: int = 4  # augmented views cached per photo
+    cut: int = 7  # frozen, cached stages (Lite0: all but the last stage and the head)
+    views: int = 2  # augmented views cached per photo
     folds: int = 5
-    epochs: int = 8
+    epochs: int = 4
+    samples_per_epoch: int = 768  # training draws per epoch (weighted by source), whatever the pool's size
     lr: float = 1e-3
     batch_size: int = 32
     seed: int = 0
@@ -111,11 +113,12 @@ def build_pool(config: CrossValConfig) -> Pool:
         sources += [1] * len(rows)
         folds += [fold_of_group[r.group.strip()] for r in rows]  # a patient's composites share its fold
     if "synthetic" in manifests:
-        rows, rows_paths = _records(manifests["synthetic"], "train", config.synthetic_limit)
-        records += rows
-        paths += rows_paths
-        sources += [2] * len(rows)
-        folds += [-1] * len(rows)
+        for split, limit, fold in (("train", config.synthetic_limit, -1), ("test", config.synthetic_test, SYNTHETIC_TEST)):
+            rows, rows_paths = _records(manifests["synthetic"], split, limit) if limit else ([], [])
+            records += rows
+            paths += rows_paths
+            sources += [2] * len(rows)
+            folds += [fold] * len(rows)
     labels = np.stack([r.label_vector() for r in records])
     return Pool(records, paths, labels, np.array(sources), np.array(folds))
 
@@ -134,7 +137,7 @@ def calibration_sets(pool: Pool, logits: np.ndarray, rows: np.ndarray) -> tuple[
     for i, finding in enumerate(FINDINGS):
         for source in (0, 1):
             y = labels[pool.source[rows] == source, i]
-            if np.sum(y == 1) >= MIN_EVIDENCE and np.sum(y == 0) >= MIN_EVIDENCE:
+            if np.sum(y == 1) >= MIN_POSITIVES and np.sum(y == 0) >= MIN_NEGATIVES:
                 labels[pool.source[rows] != source, i] = np.nan
                 used[finding] = SOURCES[source]
                 break
@@ -176,57 +179,103 @@ def fresh_model(config: CrossValConfig) -> tuple[torch.nn.Module, dict, list[flo
 
 
 def _tail_config(config: CrossValConfig, seed: int) -> TailConfig:
-    return TailConfig(cut=config.cut, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed)
+    return TailConfig(cut=config.cut, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                      samples_per_epoch=config.samples_per_epoch, seed=seed)
+
+
+@dataclass
+class Prepared:
+    """What every fold shares: the photos, the model seen as trunk + tail, the trunk's cached output."""
+
+    pool: Pool
+    split: Split
+    cache: FeatureCache
+    initial: dict  # starting weights, restored before each fold
+    origin: dict  # where the starting weights came from
+    mean: list[float]
+    std: list[float]
+
+
+def prepare(config: CrossValConfig) -> Prepared:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    pool = build_pool(config)
+    model, origin, mean, std = fresh_model(config)
+    split = Split(model, architecture(config.arch), config.cut)
+    cache = FeatureCache(split, pool.paths, config.input_size, mean, std, config.views, seed=config.seed)
+    return Prepared(pool, split, cache, {k: v.clone() for k, v in model.state_dict().items()}, origin, mean, std)
+
+
+def train_on(prepared: Prepared, config: CrossValConfig, rows: np.ndarray, seed: int) -> None:
+    prepared.split.model.load_state_dict(prepared.initial)
+    train_tail(prepared.split, prepared.cache, rows, prepared.pool.labels,
+               draw_weights(prepared.pool, rows, config.source_weights), _tail_config(config, seed))
+
+
+def out_of_fold_logits(prepared: Prepared, config: CrossValConfig, trained_sources=(0, 1, 2)) -> tuple[np.ndarray, list]:
+    """Logits for every real photo and composite from the fold model that never saw its patient, and each
+    fold model's synthetic-test AUROC. Only ``trained_sources`` train; when none of them is held out by
+    fold (synthetic only), one model serves every fold."""
+    pool, started = prepared.pool, time.time()
+    logits = np.full((len(pool.paths), len(FINDINGS)), np.nan)
+    synthetic_test = np.flatnonzero(pool.fold == SYNTHETIC_TEST)
+    trains = np.isin(pool.source, trained_sources) & (pool.fold != SYNTHETIC_TEST)
+    fold_free = not np.any(trains & (pool.fold >= 0))
+    synthetic_auroc = []
+    for fold in range(1 if fold_free else config.folds):
+        rows = np.flatnonzero(trains & (pool.fold != fold))
+        train_on(prepared, config, rows, config.seed + fold)
+        scored = np.flatnonzero(pool.fold >= 0) if fold_free else np.flatnonzero(pool.fold == fold)
+        logits[scored] = tail_logits(prepared.split, prepared.cache, scored)
+        if len(synthetic_test):
+            synthetic_auroc.append(per_finding_auroc(pool.labels[synthetic_test],
+                                                     tail_logits(prepared.split, prepared.cache, synthetic_test)))
+        print(f"crossval: fold {fold + 1}: {len(rows)} training rows, {len(scored)} scored "
+              f"({time.time() - started:.0f} s)", flush=True)
+    return logits, synthetic_auroc
+
+
+def write_out_of_fold(prepared: Prepared, config: CrossValConfig, logits: np.ndarray, out: Path) -> dict:
+    """OUT/oof.csv (real photos, with the abstention gate) and OUT/oof-composites.csv; returns their paths."""
+    pool = prepared.pool
+    probabilities, thresholds = _out_of_fold_calibrated(pool, logits, config)
+    about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": prepared.origin}
+    written = {}
+    for source, name in ((0, "oof.csv"), (1, "oof-composites.csv")):
+        rows = np.flatnonzero((pool.source == source) & (pool.fold >= 0))
+        if not len(rows):
+            continue
+        paths = [pool.paths[i] for i in rows]
+        abstained = quality_gate(paths, config.input_size) if source == 0 else [""] * len(rows)
+        written[SOURCES[source]] = str(write_predictions(out / name, Predictions(
+            sha256=[pool.records[i].sha256 for i in rows], paths=[pool.records[i].path for i in rows],
+            probabilities=probabilities[rows], thresholds=thresholds[rows],
+            folds=[int(pool.fold[i]) for i in rows], abstained=abstained, kind="out-of-fold", about=about)))
+    return written
 
 
 def run(config: CrossValConfig) -> dict:
     started = time.time()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    pool = build_pool(config)
-    spec = architecture(config.arch)
-    model, backbone, mean, std = fresh_model(config)
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
-    split = Split(model, spec, config.cut)
-    cache = FeatureCache(split, pool.paths, config.input_size, mean, std, config.views, seed=config.seed)
-    scored = np.flatnonzero(pool.fold >= 0)
-    logits = np.full((len(pool.paths), len(FINDINGS)), np.nan)
-    for fold in range(config.folds):
-        model.load_state_dict(initial)
-        train_rows = np.flatnonzero(pool.fold != fold)
-        train_tail(split, cache, train_rows, pool.labels, draw_weights(pool, train_rows, config.source_weights),
-                   _tail_config(config, config.seed + fold))
-        test_rows = np.flatnonzero(pool.fold == fold)
-        logits[test_rows] = tail_logits(split, cache, test_rows)
-        print(f"crossval: fold {fold + 1}/{config.folds}: {len(train_rows)} training rows, "
-              f"{len(test_rows)} scored ({time.time() - started:.0f} s)", flush=True)
-
-    probabilities, thresholds = _out_of_fold_calibrated(pool, logits, config)
-    gate = quality_gate([pool.paths[i] for i in np.flatnonzero(pool.source == 0)], config.input_size)
-    about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": backbone}
-    for source, name, abstained in ((0, "oof.csv", gate), (1, "oof-composites.csv", None)):
-        rows = np.flatnonzero((pool.source == source) & (pool.fold >= 0))
-        if len(rows):
-            write_predictions(out / name, Predictions(
-                sha256=[pool.records[i].sha256 for i in rows], paths=[pool.records[i].path for i in rows],
-                probabilities=probabilities[rows], thresholds=thresholds[rows],
-                folds=[int(pool.fold[i]) for i in rows], abstained=abstained or [""] * len(rows),
-                kind="out-of-fold", about=about))
-    summary = {"out_of_fold_auroc": {SOURCES[s]: per_finding_auroc(pool.labels[rows], logits[rows])
-                                     for s in (0, 1) if len(rows := np.flatnonzero((pool.source == s) & (pool.fold >= 0)))},
+    prepared = prepare(config)
+    pool = prepared.pool
+    logits, synthetic_auroc = out_of_fold_logits(prepared, config)
+    summary = {"predictions": write_out_of_fold(prepared, config, logits, out),
+               "out_of_fold_auroc_uncalibrated": {
+                   SOURCES[s]: per_finding_auroc(pool.labels[rows], logits[rows])
+                   for s in (0, 1) if len(rows := np.flatnonzero((pool.source == s) & (pool.fold >= 0)))},
+               "synthetic_test_auroc_per_fold_model": synthetic_auroc,
                "counts": {SOURCES[s]: int(np.sum(pool.source == s)) for s in range(len(SOURCES))},
-               "seconds": round(time.time() - started, 1), "command": about["command"]}
+               "command": _command()}
     if config.final:
-        model.load_state_dict(initial)
-        everything = np.arange(len(pool.paths))
-        train_tail(split, cache, everything, pool.labels, draw_weights(pool, everything, config.source_weights),
-                   _tail_config(config, config.seed + 1000))
-        summary["checkpoint"] = str(_save_final(model, config, pool, logits[scored], scored, backbone, mean, std, out))
+        everything = np.flatnonzero(pool.fold != SYNTHETIC_TEST)
+        train_on(prepared, config, everything, config.seed + 1000)
+        summary["checkpoint"] = str(_save_final(prepared, config, logits, out))
+    summary["seconds"] = round(time.time() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"crossval: done in {time.time() - started:.0f} s; out-of-fold AUROC (uncalibrated, real photos): "
-          + json.dumps({k: round(v, 3) for k, v in summary['out_of_fold_auroc']['real'].items()}))
+    print(f"crossval: done in {summary['seconds']:.0f} s; out-of-fold AUROC (real photos): "
+          + json.dumps({k: round(v, 3) for k, v in summary["out_of_fold_auroc_uncalibrated"]["real"].items()}))
     return summary
 
 
@@ -243,29 +292,31 @@ def _out_of_fold_calibrated(pool: Pool, logits: np.ndarray, config: CrossValConf
     return probabilities, thresholds
 
 
-def _save_final(model, config: CrossValConfig, pool: Pool, scored_logits, scored, backbone, mean, std, out: Path) -> Path:
-    logits = np.full((len(pool.paths), len(FINDINGS)), np.nan)
-    logits[scored] = scored_logits
+def _save_final(prepared: Prepared, config: CrossValConfig, logits: np.ndarray, out: Path,
+                trained_sources=(0, 1, 2)) -> Path:
+    """The model trained on everything, calibrated on all out-of-fold predictions."""
+    pool = prepared.pool
+    scored = np.flatnonzero(pool.fold >= 0)
     temperatures, thresholds, notes, used = fit_calibration(pool, logits, scored, config.escalate_sensitivity)
     sources = []
-    for s, name in enumerate(SOURCES):
-        rows = [pool.records[i] for i in np.flatnonzero(pool.source == s)]
+    for s in trained_sources:
+        rows = [pool.records[i] for i in np.flatnonzero((pool.source == s) & (pool.fold != SYNTHETIC_TEST))]
         if rows:
             sources.append(DataSource(name=rows[0].source, license=rows[0].license, n_images=len(rows),
                                       attribution=rows[0].attribution))
     meta = CheckpointMeta(
-        arch=config.arch, input_size=config.input_size, mean=list(mean), std=list(std),
+        arch=config.arch, input_size=config.input_size, mean=list(prepared.mean), std=list(prepared.std),
         thresholds=thresholds.tolist(), temperature=temperatures.tolist(),
         threshold_rule="; ".join(f"{f}: {notes[f]}" for f in FINDINGS), trained=True,
         status=("trained on synthetic images and real lesion photos (PAD-UFES-20), not on post-procedure skin; "
                 "not validated on real patients"),
-        trained_on=sources, backbone=backbone if config.init == "pretrained" else {},
+        trained_on=sources, backbone=prepared.origin if config.init == "pretrained" else {},
         weights_dtype="float16",
         metrics={"calibration_data": used, "source": "skinfindings crossval; real-photo numbers are out-of-fold "
                  "(grouped by patient) in the predictions files, reported by skinfindings evaluate --predictions"},
         training_config={"crossval": dataclasses.asdict(config), "command": _command()},
     )
-    return save_checkpoint(out / "model", model, meta)
+    return save_checkpoint(out / "model", prepared.split.model, meta)
 
 
 def _command() -> str:
