@@ -192,6 +192,8 @@ def test_compare_paired_of_a_run_with_itself_finds_no_difference(run, manifest, 
     assert compare.main(["--paired", str(out), str(out), "--manifest", str(manifest), "--split", "test",
                          "--resamples", "30", "--out", str(tmp_path / "p.md")]) == 0
     result = json.loads((tmp_path / "p.json").read_text())
-    assert result["photos_scored"]["assessed_by_both"] == 6
-    for block in result["per_finding"].values():
-        assert block["metrics"]["brier"]["delta"]["value"] == 0.0
+    assert result["photos_scored"] == {"manifest_rows": 8, "scored_by_both": 8, "assessed_by_both": 6}
+    assert result["per_finding"]["erythema"]["n"] == 6 and result["runs"]["a"]["kind"] == "checkpoint"
+    for block in result["per_finding"].values():  # six photos measure little, but A and B are the same run
+        for cell in block["metrics"].values():
+            assert cell["a"] == cell["b"] and cell["delta"]["value"] in (0.0, None)

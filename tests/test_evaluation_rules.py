@@ -47,6 +47,8 @@ def test_the_rule_names_the_shortfall():
     assert not_measurable(np.r_[np.ones(5), np.zeros(5)]) is None
     assert not_measurable(np.r_[np.ones(20), np.zeros(4)], "positives") is None  # sensitivity needs no negatives
     assert not_measurable(np.r_[np.ones(20), np.zeros(4)], "negatives") == "4 negatives, fewer than 5"
+    assert not_measurable(np.r_[np.ones(2), np.zeros(7)], "any") == "9 known labels, fewer than 10"  # ECE, Brier
+    assert not_measurable(np.r_[np.ones(2), np.zeros(8)], "any") is None
 
 
 def test_a_single_positive_gives_no_model_number_and_no_macro_membership():
@@ -133,8 +135,9 @@ def test_all_positives_found_gives_the_clopper_pearson_interval_not_a_zero_width
     y = np.r_[np.ones(5), np.zeros(55)]
     metrics = _one_finding_result(y, np.where(y > 0, 0.9, 0.1), [f"p{i}" for i in range(60)])
     sensitivity = metrics["sensitivity"]
-    assert sensitivity["value"] == 1.0 and sensitivity["ci_method"] == "clopper-pearson"
+    assert sensitivity["value"] == 1.0
     assert sensitivity["ci"] == pytest.approx([0.025 ** (1 / 5), 1.0], abs=1e-4)  # exact 5/5 bound
+    assert sensitivity["ci_method"] == "clopper-pearson"
     missed = _one_finding_result(y, np.full(60, 0.1), [f"p{i}" for i in range(60)])["sensitivity"]
     assert missed["value"] == 0.0 and missed["ci"] == pytest.approx([0.0, 1 - 0.025 ** (1 / 5)], abs=1e-4)
 
@@ -179,8 +182,8 @@ def test_subgroups_are_ranked_on_shared_findings_and_unknown_is_never_ranked():
     # Each group's own macro: type II averages five findings (two perfect), type V three.
     assert groups["type II"]["macro"]["auroc"]["value"] > groups["type V"]["macro"]["auroc"]["value"]
     extreme = result["extremes"]["macro"]["auroc"]
-    assert extreme["findings"] == list(FINDINGS[:3])
     assert extreme["worst_group"] == "type II" and extreme["best_group"] == "type V"
+    assert extreme["findings"] == list(FINDINGS[:3])
     shared = {g: np.mean([groups[g]["per_finding"][f]["metrics"]["auroc"]["value"] for f in FINDINGS[:3]])
               for g in ("type II", "type V")}
     assert extreme["gap"] == pytest.approx(shared["type V"] - shared["type II"], abs=1e-3)

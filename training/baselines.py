@@ -143,8 +143,8 @@ def grouped_cross_validation(x: np.ndarray, labels: np.ndarray, groups: Sequence
     for train, test in GroupKFold(n_splits=k).split(x, groups=ids):
         probabilities[test], untrained = fit_predict(x[train], labels[train], x[test])
         failed.update(untrained.keys())  # count the folds per finding
-    unmeasured = {f: f"not trained in {n} of {k} folds (fewer than the minimum positives or negatives "
-                     "in their training photos)" for f, n in failed.items()}
+    unmeasured = {f: f"not trained in {n} of {k} folds: too few positives or negatives"
+                  for f, n in failed.items()}
     probabilities[:, [FINDINGS.index(f) for f in unmeasured]] = math.nan
     return probabilities, unmeasured, k
 

@@ -3,7 +3,8 @@ entries are left out of that finding's metric, never counted as negatives.
 
 The minimum-evidence rule lives here and nowhere else: a metric that needs positives is not
 measured on fewer than MIN_POSITIVES positive photos, one that needs negatives not on fewer than
-MIN_NEGATIVES (``evidence_shortfall``). The model's metrics, the baselines (and each of their
+MIN_NEGATIVES, one that needs only known labels (ECE, Brier) not on fewer than both together
+(``evidence_shortfall``). The model's metrics, the baselines (and each of their
 training folds), the macros, the subgroups and the paired comparison all ask it.
 """
 
@@ -83,6 +84,9 @@ def evidence_shortfall(needs: str, positives: int, negatives: int) -> str | None
     """Why these label counts cannot support a metric that ``needs`` a class (None when they can)."""
     if positives + negatives == 0:
         return "no known labels"
+    if needs == "any" and positives + negatives < MIN_POSITIVES + MIN_NEGATIVES:
+        # A calibration error of a handful of photos is no measurement either (a group of one photo).
+        return f"{positives + negatives} known labels, fewer than {MIN_POSITIVES + MIN_NEGATIVES}"
     for wanted, count, minimum, name in (("positives", positives, MIN_POSITIVES, "positive"),
                                          ("negatives", negatives, MIN_NEGATIVES, "negative")):
         if needs in (wanted, "both") and count < minimum:
