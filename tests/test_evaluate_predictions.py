@@ -12,7 +12,7 @@ from PIL import Image
 from skinfindings.data.manifest import Record, read_manifest, sha256_file, write_manifest
 from skinfindings.findings import FINDINGS
 from skinfindings.training import compare, evaluate
-from skinfindings.training.predictions import Predictions, write_predictions
+from skinfindings.training.predictions import Predictions, read_predictions, write_predictions
 from conftest import skin_like
 
 N = 36
@@ -78,6 +78,7 @@ def test_out_of_fold_predictions_are_reported_like_a_checkpoint_and_marked(oof_r
     assert set(metrics["plots"]) >= {"roc", "pr", "reliability", "tone", "coverage", "errors"}
     for name in metrics["plots"].values():
         assert (out / name).is_file()
+    assert read_predictions(out).kind == "out-of-fold"  # the folder can be compared paired like any run
 
 
 def test_each_photo_is_scored_at_its_own_folds_threshold(oof_run):

@@ -223,7 +223,9 @@ def test_a_perfect_scorer_beats_a_random_one_clearly_and_delong_agrees_with_the_
         cell = result["per_finding"][finding]["metrics"]["auroc"]
         assert cell["b"]["value"] == 1.0
         assert cell["delta"]["value"] == pytest.approx(1.0 - cell["a"]["value"], abs=1e-4)
-        assert cell["delta"]["ci"][0] > 0.2 and cell["delta"]["b_ahead"] == 1.0
+        assert cell["delta"]["ci"][0] > 0.2 and cell["delta"]["b_better"] == 1.0
+        brier = result["per_finding"][finding]["metrics"]["brier"]["delta"]
+        assert brier["value"] < 0 and brier["b_better"] == 1.0  # lower is better
         delong = result["per_finding"][finding]["delong"]
         assert delong["p"] < 0.001 and delong["ci"][0] > 0.2
         assert delong["delta"] == pytest.approx(cell["delta"]["value"], abs=1e-4)

@@ -106,8 +106,8 @@ def _delta_cell(summary: dict, digits: int) -> str:
     if summary["value"] is None:
         return f"n/a ({summary['na']})"
     low, high = summary["ci"] or (summary["value"], summary["value"])
-    ahead = "" if summary.get("b_ahead") is None else f"; B ahead in {summary['b_ahead']:.0%}"
-    return f"{summary['value']:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f}{ahead})"
+    better = "" if summary.get("b_better") is None else f"; B better in {summary['b_better']:.0%}"
+    return f"{summary['value']:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f}{better})"
 
 
 def render_paired(result: dict) -> str:

@@ -5,7 +5,7 @@
   any two runs can be compared photo by photo (``compare --paired``).
 * ``evaluate_predictions_file(predictions, manifest, split, out, config)`` reports a predictions
   file (e.g. cross-validation's out-of-fold predictions, each with its fold's thresholds) exactly
-  like a checkpoint's, marked with the file's kind. It needs no checkpoint; it reads the photos
+  like a checkpoint's, marked with the file's kind, and copies it to ``DIR/predictions.csv``. It needs no checkpoint; it reads the photos
   itself for the baseline, the brightness groups and the contact sheet, or skips them with a note.
 
 Both share ``report_predictions``: the pure core (``scoring.evaluate_predictions``), subgroups,
@@ -271,7 +271,8 @@ def evaluate_predictions_file(predictions: str | Path, manifest: str | Path, spl
              "weights_sha256": about.get("weights_sha256")}
     result["meta"] = _meta(model, manifest, split, evaluated, config, command
                            or f"evaluate_predictions_file({str(predictions)!r}, {str(manifest)!r}, split={split!r})")
-    if out is not None:
+    if out is not None:  # a copy of the input, so this folder too can be compared paired
+        write_predictions(Path(out) / "predictions.csv", scored)
         write_outputs(Path(out), result, evaluated.labels, run, reader, config)
     return result
 

@@ -58,12 +58,14 @@ def delong(y: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) -> dict:
             "ci": [round(delta - z * se, 4), round(delta + z * se, 4)], "p": round(float(p), 4)}
 
 
-def _difference(values_a: np.ndarray, values_b: np.ndarray, reason: str | None) -> dict:
-    """B - A with its paired percentile interval, and the share of resamples where B is ahead."""
+def _difference(values_a: np.ndarray, values_b: np.ndarray, reason: str | None, metric: str) -> dict:
+    """B - A with its paired percentile interval, and the share of resamples where B is better
+    (higher, or lower for ECE and Brier)."""
     delta = values_b - values_a
     summary = summarise(delta[0], delta[1:], reason)
     defined = delta[1:][~np.isnan(delta[1:])]
-    summary["b_ahead"] = round(float((defined > 0).mean()), 4) if defined.size and reason is None else None
+    better = defined > 0 if METRICS[metric].higher_is_better else defined < 0
+    summary["b_better"] = round(float(better.mean()), 4) if defined.size and reason is None else None
     return summary
 
 
@@ -81,6 +83,9 @@ def paired_comparison(
     metrics: Sequence[str] = PAIRED_METRICS,
 ) -> dict:
     """Per-finding and macro B - A for every metric, from one set of grouped resamples.
+
+    Each delta summary: value, ci (paired percentile interval), defined (share of resamples),
+    b_better (share of resamples where B is better: higher, or lower for ECE and Brier).
 
     labels (n, findings) 1/0/NaN; probs_a / probs_b (n, findings) for the same photos, every one
     assessed by both; thresholds (findings,) or (n, findings) per model (each at its own);
@@ -106,7 +111,7 @@ def paired_comparison(
             reason = reasons["a"][m] or reasons["b"][m]
             block[m] = {k: summarise(scored[k][m][0], scored[k][m][1:], reasons[k][m],
                                      evidence_groups(m, y, p[:, i], t[:, i], ids)) for k, (p, t) in models.items()}
-            block[m]["delta"] = _difference(scored["a"][m], scored["b"][m], reason)
+            block[m]["delta"] = _difference(scored["a"][m], scored["b"][m], reason, m)
         known_y = y[~np.isnan(y)]
         per_finding[finding] = {"n": int(known_y.size), "positives": int(known_y.sum()),
                                 "negatives": int(known_y.size - known_y.sum()), "metrics": block, "delong": None}

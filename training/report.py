@@ -15,8 +15,9 @@ FEW_POSITIVES = 10  # below this (but measurable), a finding's sensitivity rests
 # One sentence per rule; docs/evaluation.md says the same at more length.
 RULES = (
     f"**Minimum evidence**: a metric that needs positives is not computed on fewer than {MIN_POSITIVES} positive "
-    f"photos, one that needs negatives not on fewer than {MIN_NEGATIVES}; it reads n/a, for the model, the baselines "
-    "(and each of their training folds), the subgroups and the paired comparison alike.",
+    f"photos, one that needs negatives not on fewer than {MIN_NEGATIVES}, ECE and Brier not on fewer than "
+    f"{MIN_POSITIVES + MIN_NEGATIVES} known labels; it reads n/a, for the model, the baselines (and each of their "
+    "training folds), the subgroups and the paired comparison alike.",
     "**Fixed-set macro**: a macro averages the findings measured on these photos (named under the table), and "
     "every bootstrap resample averages exactly those; a resample where one of them is undefined is left out, and "
     "`defined` in metrics.json gives the share kept.",
