@@ -37,8 +37,12 @@ FIELD_OF_VIEW_MM = (18.0, 45.0)  # across the long side: PAD-UFES-20 photos are 
 # How often each finding is drawn: the real photos lack milia, pustules and crusts, and have redness and pigment.
 DRAW_WEIGHTS = {"erythema": 0.05, "crusting": 0.3, "milia": 0.3, "pustules": 0.3, "hyperpigmentation": 0.05}
 MIN_VISIBLE_PX = 6  # a finding with fewer mask pixels on skin is not visible at training size: placed again
-PLACEMENT_TRIES = 4
+PLACEMENT_TRIES = 6
+MIN_INSIDE_SHARE = 0.92  # of a local finding's mask (a crust, a cluster of domes) that must fall on skin
 LOW_SIGMA = 2.5  # px: under an opaque finding the photo's fine texture and noise are replaced by its local colour
+RIM_SOFTENING_MM = 0.3  # height smoothing that rounds the domes' rims (0.12 still left a ring)
+BRIGHT_OVERLAY_GAMMA = 0.75  # brightness relative to the skin r becomes r ** gamma when r > 1
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-RGB luminance
 CARRIED_COLUMNS = ("pen_marks", "diagnosis", "region")  # facts about the photo that stay true of a composite
 RENDERER_CREDIT = "findings drawn by skin-findings (CC0 renderer)"
 
@@ -69,9 +73,26 @@ def choose_findings(rng: np.random.Generator) -> list[str]:
 
 
 def skin_weight(skin: np.ndarray) -> np.ndarray:
-    """0..1 weight of the drawn change: soft inside the skin mask, exactly 0 outside it."""
-    inner = cv2.erode(skin.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
-    return cv2.GaussianBlur(inner, (0, 0), 1.0) * skin
+    """0..1 weight of the drawn change: fading out over a few px inside the skin mask, exactly 0 outside it,
+    so a finding that reaches the edge of the skin (a halo, a redness) ends softly, not with a cut."""
+    sigma = max(1.0, max(skin.shape) / 96)
+    reach = int(round(2 * sigma))
+    inner = cv2.erode(skin.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(np.float32)
+    return cv2.GaussianBlur(inner, (0, 0), sigma) * skin
+
+
+def _spread_out(name: str, params: dict) -> bool:
+    """Findings that cover an area rather than sit in it: redness, pigment, the micro-crust grid. The skin's
+    edge may cut them (the weight fades them out there); a crust or a dome cut in half looks pasted on."""
+    return name in ("erythema", "hyperpigmentation") or params.get("crusting", {}).get("kind") == "microcrust"
+
+
+def _placed(name: str, full: np.ndarray, on_skin: np.ndarray, params: dict, last_try: bool) -> bool:
+    """Is a drawn finding visible on skin, and (unless spread out, or on the last try) almost all of it?"""
+    height, width = on_skin.shape
+    visible = int((full[:height, :width] & on_skin).sum())
+    whole = last_try or _spread_out(name, params) or visible >= MIN_INSIDE_SHARE * full.sum()
+    return visible >= MIN_VISIBLE_PX and whole
 
 
 def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray, findings: list[str],
@@ -82,19 +103,40 @@ def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray
     masks = np.zeros((len(FINDINGS), height, width), bool)
     drawn = []
     for name in findings:
-        for _ in range(PLACEMENT_TRIES):
+        for attempt in range(PLACEMENT_TRIES):
             before = _copy_layers(skin)
-            mask = RENDERERS[name](rng, skin, geo, allowed, params)[:height, :width] & on_skin
-            if mask.sum() >= MIN_VISIBLE_PX:
-                masks[FINDINGS.index(name)] = mask
+            full = RENDERERS[name](rng, skin, geo, allowed, params)
+            if _placed(name, full, on_skin, params, last_try=attempt == PLACEMENT_TRIES - 1):
+                masks[FINDINGS.index(name)] = full[:height, :width] & on_skin
                 drawn.append(name)
                 break
             skin = before
+        else:
+            params.setdefault("not_placed", []).append(name)
     return skin, masks, drawn
+
+
+def _soften_for_photo(skin: SkinLayers, geo: Geometry) -> None:
+    """Two adjustments the renderer's own camera would otherwise hide, made on this drawing only.
+
+    Domes are exact hemispheres whose vertical rim shades as a hard dark ring; at this resolution, without the
+    renderer's camera blur, the ring outlines every pustule, so the height is smoothed a little. Overlay colours
+    brighter than the skin (ivory, pus, honey crust) are absolute albedos, and the photo's exposure is unknown:
+    their brightness relative to the skin is compressed (a dark photo is often an underexposed one), while colours
+    darker than the skin (micro-crusts are defined relative to it) stay as drawn.
+    """
+    skin.height = cv2.GaussianBlur(skin.height, (0, 0), max(1.0, geo.px(RIM_SOFTENING_MM)))
+    skin_luma = float(skin.base @ LUMA)
+    for i, (colour, alpha) in enumerate(skin.overlays):
+        luma = np.tensordot(LUMA, colour, axes=1) if colour.ndim == 3 else float(colour @ LUMA)
+        relative = np.maximum(luma / skin_luma, 1.0)
+        scale = relative ** (BRIGHT_OVERLAY_GAMMA - 1.0)  # 1 where the colour is no brighter than the skin
+        skin.overlays[i] = (colour * scale, alpha)
 
 
 def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params: dict):
     """(linear-RGB ratio the findings make, their opacity), from two shadings under the same light."""
+    _soften_for_photo(skin, geo)
     light_seed = int(rng.integers(2**63))
     plain = _blank_layers(skin.base, geo.size)
     with_findings = shade(np.random.default_rng(light_seed), skin, albedo(skin), geo, params)
@@ -209,9 +251,10 @@ def composite_photo(job: PhotoJob) -> tuple[list[Record], str | None]:
     records = []
     for index in range(job.first_index, job.first_index + job.per_photo):
         seed = image_seed(job.seed, index)
-        records.append(_record(job.record, job.out_dir, f"composite_{index:06d}", composite(seed, photo, stats),
-                               seed, base_sha))
-    return records, None
+        result = composite(seed, photo, stats)
+        if result.drawn:  # when nothing fitted on the skin, a composite would only be a copy of the real photo
+            records.append(_record(job.record, job.out_dir, f"composite_{index:06d}", result, seed, base_sha))
+    return records, None if records else "no finding could be placed on its skin"
 
 
 def composite_dataset(base_manifest: Path, out_dir: Path, per_photo: int, seed: int, workers: int = 2,
@@ -257,8 +300,9 @@ def run(base_manifest: Path, out_dir: Path, per_photo: int, seed: int, workers: 
     """The ``skinfindings synth --on-real`` command: render, then say what was made and what was skipped."""
     manifest, skipped = composite_dataset(base_manifest, out_dir, per_photo, seed, workers, progress)
     made = len(read_manifest(manifest))
+    empty = (len(read_manifest(base_manifest)) - len(skipped)) * per_photo - made
     print(f"wrote {made} composites and {manifest}; skipped {len(skipped)} photo(s) (listed in "
-          f"{Path(out_dir) / 'skipped.csv'})")
+          f"{Path(out_dir) / 'skipped.csv'}); {empty} composite(s) not written: no finding fitted on the skin")
     for path, reason in skipped:
         print(f"  skipped {path}: {reason}")
     return 0

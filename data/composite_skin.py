@@ -18,8 +18,9 @@ from skinfindings.data.synth_skin import linear_rgb_to_lab
 
 MIN_SKIN_FRACTION = 0.12  # of the photo, after erosion: less than this and findings would crowd the edges
 MIN_CANDIDATES = 0.05  # plausible skin colours needed before a median skin colour is trusted
-# Distance from the photo's median skin colour (CIE Lab) that still counts as this person's skin.
-MAX_LIGHTNESS_STEP, MAX_CHROMA_STEP = 22.0, 14.0
+# Distance from the photo's median skin colour (CIE Lab) that still counts as this person's skin; lightness
+# steps are also capped at a share of the skin's L*, or a black lesion would pass as dark skin on a dark photo.
+MAX_LIGHTNESS_STEP, MAX_CHROMA_STEP, MAX_LIGHTNESS_SHARE = 22.0, 14.0, 0.4
 # Marker ink (purple, blue, dark green) is bluer or greener than any skin in the same photo; hair, shadows
 # and dark lesions are much darker. Both are cut out with a margin, so findings never touch them.
 INK_BLUER, INK_GREENER, MUCH_DARKER = 9.0, 9.0, 30.0
@@ -83,14 +84,15 @@ def skin_mask(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:
         return f"no skin-coloured pixels ({plausible.mean():.0%} plausible)"
     median = _median_skin(lab, plausible)
     for _ in range(2):  # re-centre on this photo's skin, away from lesions, ink and background
-        near = (np.abs(lightness - median[0]) < MAX_LIGHTNESS_STEP) & (
-            np.hypot(a - median[1], b - median[2]) < MAX_CHROMA_STEP)
+        step = min(MAX_LIGHTNESS_STEP, MAX_LIGHTNESS_SHARE * median[0])
+        near = (np.abs(lightness - median[0]) < step) & (np.hypot(a - median[1], b - median[2]) < MAX_CHROMA_STEP)
         if near.mean() < MIN_CANDIDATES:
             return "no uniform skin colour"
         median = _median_skin(lab, near)
     # ink strokes are thin, so they are found on the unsmoothed colours; single-pixel noise is not ink
+    darker = min(MUCH_DARKER, MAX_LIGHTNESS_SHARE * median[0])
     ink = (raw[..., 2] - median[2] < -INK_BLUER) | (raw[..., 1] - median[1] < -INK_GREENER) | (
-        raw[..., 0] < median[0] - MUCH_DARKER)
+        raw[..., 0] < median[0] - darker)
     ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, _disc(1))
     ink = cv2.dilate(ink, _disc(max(2, side // 96))) > 0
     other = _drop_specks(~near, (side // 40) ** 2)  # lesions, background, hair; not specks of texture
@@ -141,7 +143,9 @@ def estimate_noise(gray: np.ndarray, where: np.ndarray) -> float:
 
 
 def ita_of(lab: np.ndarray) -> float:
-    return float(math.degrees(math.atan2(lab[0] - 50.0, lab[2])))
+    """ITA = atan((L* - 50) / b*); b* is floored at 1 because a cool colour cast can push skin's b* to 0 or below,
+    where the angle would leave the -90..90 range that the Fitzpatrick bands live in."""
+    return float(math.degrees(math.atan((lab[0] - 50.0) / max(float(lab[2]), 1.0))))
 
 
 def analyse_photo(rgb: np.ndarray) -> PhotoStats | str:
