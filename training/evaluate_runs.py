@@ -176,7 +176,7 @@ def report_predictions(evaluated: Evaluated, run: PredictorRun, thresholds, spli
                                   resamples=config.resamples, seed=config.seed, bins=config.bins)
     for name, note in notes.items():
         result["subgroups"][name]["note"] = note
-    result["kind"], result["warnings"] = "checkpoint", evaluated.warnings
+    result["warnings"] = evaluated.warnings
     result["baselines"], result["baselines_note"] = {}, None
     if source is None or not np.isfinite(run.features).all(axis=1).any():
         result["baselines_note"] = ("baselines skipped: no photo's pixels could be read "
@@ -214,6 +214,7 @@ def evaluate_manifest(checkpoint: str | Path, manifest: str | Path, split: str |
     run = run_predictor(predictor, [full.resolve(r) for r in records], [r.path for r in records],
                         progress=config.progress)
     result = report_predictions(evaluated, run, thresholds, split, config, predictor)
+    result["kind"] = "checkpoint"
     meta = predictor.meta
     model = {"checkpoint": str(checkpoint), "predictions": "predictions.csv" if out else None,
              "arch": meta.arch, "input_size": meta.input_size, "trained": bool(meta.trained), "status": meta.status,
