@@ -80,10 +80,12 @@ def test_no_fold_model_trains_on_a_patient_it_scores(sources, tmp_path, monkeypa
     composites = read_predictions(tmp_path / "run" / "oof-composites.csv")
     assert len(composites.sha256) == 30
     assert len(summary["synthetic_test_auroc_per_fold_model"]) == config.folds
+    report = (tmp_path / "run" / "report-real" / "report.md").read_text()
+    assert "out-of-fold" in report.lower()
 
 
 def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, tmp_path):
-    config = _config(sources, tmp_path / "run", folds=2)
+    config = _config(sources, tmp_path / "run", folds=2, report=False)
     checkpoint = crossval.run(config)["checkpoint"]
     predictor = Predictor(checkpoint, backend="torch")
     meta = predictor.meta

@@ -69,6 +69,7 @@ class CrossValConfig:
     batch_size: int = 32
     seed: int = 0
     final: bool = True  # also train the final model on every photo and write its checkpoint
+    report: bool = True  # report the real out-of-fold predictions (skinfindings evaluate --predictions) in OUT/report-real
     escalate_sensitivity: float = 0.90
     threads: int = 0
 
@@ -239,7 +240,9 @@ def write_out_of_fold(prepared: Prepared, config: CrossValConfig, logits: np.nda
     """OUT/oof.csv (real photos, with the abstention gate) and OUT/oof-composites.csv; returns their paths."""
     pool = prepared.pool
     probabilities, thresholds = _out_of_fold_calibrated(pool, logits, config)
-    about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": prepared.origin}
+    about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": prepared.origin,
+             "arch": config.arch, "input_size": config.input_size, "trained": True,
+             "status": f"out-of-fold predictions of {config.folds}-fold cross-validation grouped by patient"}
     written = {}
     for source, name in ((0, "oof.csv"), (1, "oof-composites.csv")):
         rows = np.flatnonzero((pool.source == source) & (pool.fold >= 0))
@@ -272,6 +275,16 @@ def run(config: CrossValConfig) -> dict:
         everything = np.flatnonzero(pool.fold != SYNTHETIC_TEST)
         train_on(prepared, config, everything, config.seed + 1000)
         summary["checkpoint"] = str(_save_final(prepared, config, logits, out))
+    if config.report and "real" in summary["predictions"]:
+        from skinfindings.training.evaluate_runs import EvalConfig, evaluate_predictions_file
+
+        # Marker ink is a shortcut a model could learn (PAD-UFES-20 marks lesions): break results down by it.
+        by = tuple(c for c in ("pen_marks",) if c in pool.records[0].extra)
+        evaluate_predictions_file(summary["predictions"]["real"], config.real, None, out / "report-real",
+                                  EvalConfig(by=by, input_size=config.input_size),
+                                  command=f"skinfindings evaluate --predictions {out / 'oof.csv'} --manifest "
+                                          f"{config.real}{''.join(f' --by {c}' for c in by)} --out {out / 'report-real'}")
+        summary["report"] = str(out / "report-real" / "report.md")
     summary["seconds"] = round(time.time() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"crossval: done in {summary['seconds']:.0f} s; out-of-fold AUROC (real photos): "
