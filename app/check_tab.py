@@ -12,7 +12,7 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from skinfindings.app import guidance  # noqa: E402
+from skinfindings.app import guidance, inputs  # noqa: E402
 from skinfindings.app.heatmap import grad_cam, overlay  # noqa: E402
 from skinfindings.app.inputs import GONE, clean_days, upload_source  # noqa: E402
 from skinfindings.app.notice import notice_html  # noqa: E402
@@ -176,11 +176,26 @@ def check_photo(predictor, inbox: privacy.UploadInbox, upload, procedure, days, 
     return result, None, notice_html(meta, result, flags), results
 
 
+def validators(max_file_bytes: int, tickets: privacy.UploadTickets) -> dict:
+    """The tab's events by name -> the check of their raw inputs (run by ``security.guard_events``)."""
+
+    def form(procedure, days, flags) -> list:
+        days = inputs.parse_days(days)
+        return [inputs.parse_procedure(procedure), "" if days is None else str(days), sorted(inputs.parse_flags(flags))]
+
+    def check(raw: list) -> list:
+        checked = form(*raw[1:4])  # first: a refused form keeps the upload's ticket for the corrected retry
+        return [inputs.check_photo_payload(raw[0], tickets, max_file_bytes), *checked]
+
+    return {"check_photo": check, "update_guidance": lambda raw: [raw[0], *form(*raw[1:4])]}
+
+
 def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
     """The tab's controls and events, inside the caller's ``gr.Tabs``; ``notice`` is the shared provider notice."""
     meta = predictor.meta
-    state = gr.State(None)
     with gr.Tab("Check a photo", id="single"):
+        # Inside the tab: a State before a tab makes gradio 6.31 show the next tab under this tab's name.
+        state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=2):
                 photo = gr.Image(
@@ -227,6 +242,7 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
             lambda result, p, d, f: (notice_html(meta, result, f), results_html(result, p, d)),
             [state, procedure, days, flags],
             [notice, results],
+            api_name="update_guidance",  # named so that its inputs are validated too (see validators)
             api_visibility="private",
             queue=False,
             show_progress="hidden",

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from skinfindings.app.check_tab import percent  # noqa: E402
-from skinfindings.app.inputs import GONE, upload_source  # noqa: E402
+from skinfindings.app.inputs import GONE, check_file_list, upload_source  # noqa: E402
 from skinfindings.app.presort import data_uri  # noqa: E402
 from skinfindings.app.priority import TIERS  # noqa: E402
 from skinfindings.findings import FINDING_INFO, FINDINGS  # noqa: E402
@@ -83,6 +83,11 @@ def sort_photos(predictor, uploads):
     finally:
         for path in paths:
             privacy.discard(path)
+
+
+def validators(tickets: privacy.UploadTickets) -> dict:
+    """The tab's events by name -> the check of their raw inputs (run by ``security.guard_events``)."""
+    return {"presort": lambda raw: [check_file_list(raw[0], tickets)]}
 
 
 def build(predictor) -> None:

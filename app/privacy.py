@@ -10,11 +10,14 @@ gradio reads its telemetry switch and its upload folder from the environment.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +36,7 @@ class AppSettings:
     max_file_bytes: int = MAX_FILE_BYTES  # the photo loader's own limit; larger uploads are refused by the server
     concurrency: int = 2  # model calls running at once (CPU-bound; more only queues inside torch)
     queue_size: int = 64  # requests waiting beyond that are refused with a "busy" message
-    cache_seconds: int = 600  # gradio's own cache (anything it kept) is swept this often and at this age
+    cache_seconds: int = 600  # an upload nobody checked is deleted at most this long after it arrived
 
 
 def settings_from_env(env: dict[str, str] | None = None) -> AppSettings:
@@ -69,6 +72,7 @@ def prepare_environment() -> Path:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # nothing outside the private folder is served
     os.environ.pop("GRADIO_SHARE", None)
+    os.environ.pop("GRADIO_NUM_WORKERS", None)  # separate file-serving workers would bypass the app's request guard
     return folder
 
 
@@ -126,6 +130,114 @@ class UploadInbox:
         cutoff = time.monotonic() - self.keep_seconds
         for path in [p for p, (taken, _) in self._recent.items() if taken < cutoff]:
             del self._recent[path]
+
+
+def _in_private_dir(path: Path) -> bool:
+    """``<private folder>/<hash>/<name>``: the only place gradio puts an upload."""
+    return path.parent.parent == private_dir().resolve()
+
+
+def _regular_or_gone(path: Path) -> bool:
+    """A plain file (no folder, no link), or one already gone: a repeat whose bytes the inbox still holds."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return True
+
+
+class UploadTickets:
+    """Which uploads a request may use: one ticket per file the upload endpoint returned, used up by one request.
+
+    Gradio accepts any path inside its upload folder, the folder itself included, from
+    any client. The app instead accepts a path only while it holds a ticket, so a client
+    can use what it uploaded itself (it alone was told the path, whose folder is a salted
+    hash of the bytes) and nothing else: no folder, no made-up path, no upload twice.
+    Identical uploads share one path and get one ticket each.
+    """
+
+    def __init__(self):
+        self._tickets: Counter[Path] = Counter()
+        self._lock = threading.Lock()
+
+    def issue(self, paths) -> None:
+        with self._lock:
+            self._tickets.update(Path(p).resolve() for p in paths)
+
+    def holds(self, path) -> bool:
+        with self._lock:
+            return self._tickets[Path(path).resolve()] > 0
+
+    def take_all(self, paths) -> list[Path] | None:
+        """Use one ticket per path, all or none; None when any path is not a ticketed plain upload file."""
+        resolved = [Path(p).resolve() for p in paths]
+        wanted = Counter(resolved)
+        with self._lock:
+            if not all(self._tickets[p] >= n and _in_private_dir(p) and _regular_or_gone(p) for p, n in wanted.items()):
+                return None
+            self._tickets.subtract(wanted)
+            self._tickets = +self._tickets  # drop used-up entries
+        return resolved
+
+    def forget(self, path) -> None:
+        with self._lock:
+            self._tickets.pop(Path(path).resolve(), None)
+
+
+TICKETS = UploadTickets()  # one upload folder per process, so one set of tickets
+
+
+def discard_unused(paths, tickets: UploadTickets) -> None:
+    """Delete uploads a refused request named (queue full, malformed call): only those it held a ticket for."""
+    taken = [p for p in paths if tickets.take_all([p]) is not None]
+    for path in taken:
+        if not tickets.holds(path):  # an identical upload still waiting for its own request keeps the file
+            discard(path)
+
+
+class UploadSweeper:
+    """Deletes uploads nobody checked, ``max_age`` seconds after they arrived, for as long as the app runs.
+
+    Replaces gradio's ``delete_cache``, whose task stops for good at the first entry it
+    cannot delete (a folder in its file list, for one); this loop logs and goes on.
+    """
+
+    def __init__(self, tickets: UploadTickets, max_age: float):
+        self.tickets = tickets
+        self.interval = max(0.5, min(30.0, max_age / 10))
+        self.max_age = max(0.0, max_age - self.interval)  # swept at most max_age after arriving
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="skinfindings-upload-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - the sweep must outlive anything the folder holds
+                logging.getLogger(__name__).exception("upload sweep failed; trying again")
+
+    def sweep(self) -> None:
+        # Files only: an upload's folder stays (see ``discard``), gradio may be writing into it.
+        cutoff = time.time() - self.max_age
+        for path in private_dir().rglob("*"):
+            try:
+                info = path.lstat()
+                if not stat.S_ISDIR(info.st_mode) and info.st_mtime < cutoff:
+                    path.unlink()
+                    self.tickets.forget(path)
+            except OSError:
+                continue  # gone meanwhile
 
 
 def leftover_files() -> list[Path]:

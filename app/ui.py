@@ -28,7 +28,9 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from skinfindings.app import about_tab, check_tab, presort_tab  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+
+from skinfindings.app import about_tab, check_tab, presort_tab, security  # noqa: E402
 from skinfindings.app.about_tab import about_markdown  # noqa: E402, F401  (the app's public names, used by tests)
 from skinfindings.app.check_tab import UNCERTAINTY, PhotoResult, analyse, results_html  # noqa: E402, F401
 from skinfindings.app.inputs import clean_days, clean_flags, upload_source  # noqa: E402, F401
@@ -44,9 +46,8 @@ def build_app(predictor, settings: privacy.AppSettings | None = None) -> gr.Bloc
     """The whole UI around one Predictor; nothing runs until the caller launches it."""
     settings = settings or privacy.AppSettings()
     inbox = privacy.UploadInbox()
-    with gr.Blocks(
-        title=TITLE, analytics_enabled=False, delete_cache=(settings.cache_seconds, settings.cache_seconds)
-    ) as app:
+    # No delete_cache: gradio's sweep stops at the first entry it cannot delete; privacy.UploadSweeper replaces it.
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}")
         notice = gr.HTML(notice_html(predictor.meta, None, []), js_on_load=None, elem_id="sf-notice")
         with gr.Tabs():
@@ -54,13 +55,21 @@ def build_app(predictor, settings: privacy.AppSettings | None = None) -> gr.Bloc
             presort_tab.build(predictor)
             about_tab.build(predictor.meta)
     app.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
+    validators = {
+        **check_tab.validators(settings.max_file_bytes, privacy.TICKETS),
+        **presort_tab.validators(privacy.TICKETS),
+    }
+    security.guard_events(app, validators, privacy.TICKETS, settings.max_file_bytes)
     return app
 
 
 def launch_kwargs(settings: privacy.AppSettings) -> dict:
     """Everything ``launch`` needs: the privacy settings plus the look (gradio 6 takes theme and CSS here)."""
     theme = gr.themes.Default(primary_hue="blue", neutral_hue="slate")
-    return {**privacy.launch_options(settings), "theme": theme, "css_paths": [STYLE_FILE]}
+    guard = Middleware(security.RequestGuard, tickets=privacy.TICKETS, max_file_bytes=settings.max_file_bytes)
+    sweeper = privacy.UploadSweeper(privacy.TICKETS, settings.cache_seconds)
+    app_kwargs = {"middleware": [guard], "lifespan": security.sweeping(sweeper)}
+    return {**privacy.launch_options(settings), "theme": theme, "css_paths": [STYLE_FILE], "app_kwargs": app_kwargs}
 
 
 def __getattr__(name: str):

@@ -13,24 +13,33 @@ import base64
 import csv
 import io
 import ipaddress
+import json
+import logging
 import re
 import socket
+import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import huggingface_hub.constants
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.utils import QueueError, Status
 from PIL import Image
 
 from conftest import skin_like
-from skinfindings.app import privacy, ui
+from skinfindings.app import inputs, privacy, ui
+from skinfindings.app.priority import RED_FLAGS
 from skinfindings.data.photo import UnsupportedFormatError
 from skinfindings.model.predictor import Predictor
 
 UPLOAD_LIMIT = 2 * 1024 * 1024  # small, so the size test needs no big file
+LOAD_PHOTO_SIDE = 128  # the model's input size, above the gate's 96 px minimum: the load check stays cheap
 
 
 def free_port() -> int:
@@ -84,6 +93,14 @@ class OutsideRequests:
         monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
+class Server(NamedTuple):
+    url: str
+    client: Client
+    guard: OutsideRequests
+    predictor: Predictor
+    settings: privacy.AppSettings
+
+
 @pytest.fixture(scope="module")
 def server(untrained_checkpoint):
     guard = OutsideRequests()
@@ -94,11 +111,12 @@ def server(untrained_checkpoint):
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
         settings = privacy.AppSettings(port=free_port(), max_file_bytes=UPLOAD_LIMIT)
-        app = ui.build_app(Predictor(untrained_checkpoint), settings)
+        predictor = Predictor(untrained_checkpoint)
+        app = ui.build_app(predictor, settings)
         app.launch(prevent_thread_lock=True, quiet=True, **ui.launch_kwargs(settings))
         try:
             url = f"http://127.0.0.1:{settings.port}/"
-            yield url, Client(url, verbose=False), guard
+            yield Server(url, Client(url, verbose=False), guard, predictor, settings)
         finally:
             app.close()
     assert not guard.attempts, f"the app tried to reach outside hosts: {guard.attempts}"
@@ -123,7 +141,7 @@ def check(client: Client, path, procedure="microneedling", days="2", flags=()):
 
 
 def test_single_photo_gives_findings_guidance_and_notice(server, photos):
-    url, client, guard = server
+    client = server.client
     notice, results = check(client, photos[0], "halo_laser", "3")
     assert 'id="sf-provider-notice"' in notice and "provider" in notice
     assert "Model: an untrained placeholder" in notice
@@ -134,13 +152,13 @@ def test_single_photo_gives_findings_guidance_and_notice(server, photos):
 
 
 def test_red_flag_turns_the_notice_urgent(server, photos):
-    _, client, _ = server
-    notice, _ = check(client, photos[1], flags=["fever", "not-a-flag"])  # unknown flags are ignored
+    client = server.client
+    notice, _ = check(client, photos[1], flags=["fever"])
     assert "Contact your provider now" in notice and "emergency" in notice
 
 
 def test_unreadable_file_is_an_error_and_the_app_keeps_working(server, photos, tmp_path):
-    _, client, _ = server
+    client = server.client
     bad = tmp_path / "holiday.jpg"
     bad.write_bytes(b"definitely not a photo")
     _, results = check(client, bad)
@@ -151,7 +169,7 @@ def test_unreadable_file_is_an_error_and_the_app_keeps_working(server, photos, t
 
 
 def test_batch_presort_sorts_photos_and_zip_with_csv(server, photos, tmp_path):
-    _, client, _ = server
+    client = server.client
     archive = tmp_path / "inbox.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(photos[1], "visit/skin-1.jpg")
@@ -177,7 +195,7 @@ def test_batch_presort_sorts_photos_and_zip_with_csv(server, photos, tmp_path):
 
 
 def test_twenty_parallel_requests_are_all_answered(server, photos):
-    _, client, _ = server
+    client = server.client
     # Repeats of the same photo share one upload path: the app must serve every one of them.
     jobs = [
         client.submit(handle_file(str(photos[i % len(photos)])), "microneedling", str(i), [], api_name="/check_photo")
@@ -192,7 +210,7 @@ def test_twenty_parallel_requests_are_all_answered(server, photos):
 
 
 def test_oversized_upload_is_refused(server):
-    url, _, _ = server
+    url = server.url
     big = b"\xff\xd8" + bytes(UPLOAD_LIMIT + 1024)
     response = httpx.post(f"{url}gradio_api/upload", files=[("files", ("big.jpg", big))], timeout=60)
     assert response.status_code == 413
@@ -200,7 +218,7 @@ def test_oversized_upload_is_refused(server):
 
 
 def test_no_monitoring_no_outside_files(server, untrained_checkpoint):
-    url, _, _ = server
+    url = server.url
     with httpx.Client(base_url=url, timeout=30) as http:
         assert http.get("monitoring").status_code >= 400
         for path in (untrained_checkpoint, "/etc/hostname"):
@@ -210,7 +228,7 @@ def test_no_monitoring_no_outside_files(server, untrained_checkpoint):
 
 
 def test_no_upload_left_after_many_sessions(server, photos):
-    url, _, _ = server
+    url = server.url
     clients = [Client(url, verbose=False) for _ in range(3)]
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda c: check(c, photos[3]), clients))
@@ -230,3 +248,223 @@ def test_login_is_required_when_configured(untrained_checkpoint):
         Client(url, auth=("nurse", "s3cret"), verbose=False)
     finally:
         app.close()
+
+
+# ---------------------------------------------------------------- issue 13: what a client may send
+
+
+def upload(url: str, path) -> str:
+    """Upload one file the way the browser does; the server's path for it."""
+    response = httpx.post(f"{url}gradio_api/upload", files=[("files", (Path(path).name, Path(path).read_bytes()))])
+    response.raise_for_status()
+    return response.json()[0]
+
+
+def file_data(path) -> dict:
+    return {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+
+
+def call(url: str, api_name: str, *data):
+    """One call over gradio's REST route, as any HTTP client can: ("complete", outputs) or ("error", message)."""
+    with httpx.Client(base_url=url, timeout=120) as http:
+        response = http.post(f"gradio_api/call/{api_name}", json={"data": list(data)})
+        response.raise_for_status()
+        stream = http.get(f"gradio_api/call/{api_name}/{response.json()['event_id']}").text
+    kind = re.findall(r"^event: (\w+)", stream, re.M)[-1]
+    return kind, json.loads(re.findall(r"^data: (.*)$", stream, re.M)[-1])
+
+
+def refusal(url: str, api_name: str, *data) -> str:
+    kind, payload = call(url, api_name, *data)
+    assert kind == "error" and isinstance(payload, dict) and payload.get("error"), (kind, payload)  # not null
+    return payload["error"]
+
+
+def test_only_a_requests_own_uploads_are_accepted(server, photos):
+    url = server.url
+    own = Path(upload(url, photos[0]))
+    folder = own.parent.parent  # the private upload folder, which the upload's answer reveals
+    for path in (folder, own.parent, folder / own.parent.name / "made-up.jpg", "/etc/hostname"):
+        assert refusal(url, "presort", [file_data(path)]) == inputs.NOT_YOURS
+        assert refusal(url, "check_photo", file_data(path), None, None, []) == inputs.NOT_YOURS
+    kind, (_, table) = call(url, "presort", [file_data(own)])  # the uploader's own request still works
+    assert kind == "complete" and table.count("<tr class=") == 1
+    assert refusal(url, "presort", [file_data(own)]) == inputs.NOT_YOURS  # an upload serves one request
+    assert httpx.get(f"{url}gradio_api/file={own}").status_code == 404
+    assert not privacy.leftover_files()
+
+
+def test_links_are_refused_and_nothing_is_fetched(server):
+    attempts = list(server.guard.attempts)
+    with socket.socket() as listener:  # a local "photo server": nobody may connect to it
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        for link in (f"http://127.0.0.1:{listener.getsockname()[1]}/photo.jpg", "https://photo.invalid/p.jpg"):
+            assert refusal(server.url, "check_photo", file_data(link), None, None, []) == inputs.NO_LINKS
+            assert refusal(server.url, "check_photo", {"url": link}, None, None, []) == inputs.NO_LINKS
+            assert refusal(server.url, "presort", [file_data(link)]) == inputs.NO_LINKS
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert server.guard.attempts == attempts  # and no name was looked up
+
+
+def test_an_inline_photo_has_the_same_size_limit(server, photos):
+    url = server.url
+    inline = "data:image/jpeg;base64," + base64.b64encode(photos[0].read_bytes()).decode()
+    kind, (*_, results) = call(url, "check_photo", {"url": inline}, None, None, [])
+    assert kind == "complete" and "Your photo as the model saw it" in results
+    over = "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8" + bytes(UPLOAD_LIMIT)).decode()
+    assert "larger than the 2 MB limit" in refusal(url, "check_photo", {"url": over}, None, None, [])
+    huge = b'{"data": [{"url": "data:image/jpeg;base64,' + b"A" * (3 * UPLOAD_LIMIT) + b'"}, null, null, []]}'
+    response = httpx.post(f"{url}gradio_api/call/check_photo", content=huge, timeout=60)
+    assert response.status_code == 413 and "at most 2 MB" in response.json()["detail"]
+
+
+def test_malformed_inputs_get_a_clear_message(server, photos):
+    url = server.url
+    own = upload(url, photos[1])
+    sub_folder = Path(own).parent
+    cases = [
+        ("check_photo", [None, ["microneedling"], None, []], "Unknown treatment"),
+        ("check_photo", [None, {"key": "halo_laser"}, None, []], "Unknown treatment"),
+        ("check_photo", [None, None, None, 3], "warning signs must be a list"),
+        ("check_photo", [None, None, None, ["fever", "made-up"]], "Unknown warning sign(s): 'made-up'"),
+        ("check_photo", [None, None, {"days": 2}, []], "whole number from 0 to 3650"),
+        ("check_photo", [None, None, "three", []], "whole number from 0 to 3650"),
+        ("check_photo", [12, None, None, []], "must be a file uploaded to the app"),
+        ("presort", ["inbox.zip"], "must be a list"),
+        ("presort", [[file_data(sub_folder)]], inputs.NOT_YOURS),
+    ]
+    for api_name, data, expected in cases:
+        assert expected in refusal(url, api_name, *data), (api_name, data)
+    # A refused form leaves the photo usable: the corrected retry is answered.
+    photo = file_data(upload(url, photos[2]))
+    assert "whole number" in refusal(url, "check_photo", photo, None, "-1", [])
+    kind, (*_, results) = call(url, "check_photo", photo, None, "1", [])
+    assert kind == "complete" and "Your photo as the model saw it" in results
+    assert call(url, "presort", [file_data(own)])[0] == "complete"  # the refusals left the upload usable, once
+    assert not privacy.leftover_files()
+
+
+def test_a_red_flag_in_any_form_escalates(server):
+    warm = RED_FLAGS["warmth"]
+    for flags in ("fever", "Fever, pus", ["FEVER"], ["spreading redness"], [warm.upper()], "pain;swelling", ["pus,fever"]):
+        kind, (*_, notice, _) = call(server.url, "check_photo", None, None, None, flags)
+        assert kind == "complete" and "Contact your provider now" in notice, flags
+    kind, (*_, notice, _) = call(server.url, "check_photo", None, None, None, [])
+    assert "Contact your provider now" not in notice  # and no flag is no escalation
+
+
+# ---------------------------------------------------------------- issue 13: headers and origins
+
+
+def test_every_answer_has_the_security_headers(server):
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answers = [http.get(""), http.get("config"), http.get("gradio_api/info"), http.get("theme.css")]
+        answers.append(http.post("gradio_api/upload", files=[("files", ("big.jpg", bytes(UPLOAD_LIMIT + 1)))]))
+    for answer in answers:
+        headers = answer.headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], answer.url
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "no-store" and headers["referrer-policy"] == "no-referrer"
+    assert not privacy.leftover_files()
+
+
+def test_other_origins_and_host_names_are_refused(server, photos):
+    url, port = server.url, server.settings.port
+    own = httpx.get(f"{url}config", headers={"Origin": f"http://127.0.0.1:{port}"})
+    assert own.status_code == 200 and own.headers.get("access-control-allow-origin") == f"http://127.0.0.1:{port}"
+    for origin in (f"http://localhost:{port + 1}", f"http://127.0.0.1:{port + 1}", "http://evil.example", "null"):
+        answer = httpx.get(f"{url}config", headers={"Origin": origin})
+        assert answer.status_code == 403 and "other web pages" in answer.json()["detail"], origin
+        files = [("files", ("skin.jpg", photos[0].read_bytes()))]
+        assert httpx.post(f"{url}gradio_api/upload", headers={"Origin": origin}, files=files).status_code == 403
+    assert httpx.get(f"{url}config", headers={"Origin": "http://evil.example"}).headers.get(
+        "access-control-allow-origin"
+    ) is None
+    assert httpx.get(f"{url}config", headers={"Host": f"evil.example:{port}"}).status_code == 421  # DNS rebinding
+    assert not privacy.leftover_files()
+
+
+# ---------------------------------------------------------------- issue 13: load
+
+
+@pytest.fixture(scope="module")
+def many_photos(tmp_path_factory):
+    """130 small, different photos: identical ones would share one upload file and hide a left-behind upload."""
+    folder = tmp_path_factory.mktemp("many")
+    for seed in range(130):
+        skin_like(LOAD_PHOTO_SIDE, seed=1000 + seed).save(folder / f"load-{seed}.jpg", quality=80)
+    return sorted(folder.iterdir())
+
+
+def test_load_fifty_parallel_all_answered_eighty_the_excess_refused(server, many_photos, monkeypatch, capsys):
+    # The client itself must not hold requests back, nor give up on a busy 2-core machine.
+    client = Client(server.url, verbose=False, max_workers=80, httpx_kwargs={"timeout": 300})
+    started = time.monotonic()
+    jobs = [client.submit(handle_file(str(p)), None, "2", [], api_name="/check_photo") for p in many_photos[:50]]
+    answers = [job.result(timeout=600) for job in jobs]
+    fifty = time.monotonic() - started
+    assert all("Your photo as the model saw it" in results for _, _, results in answers)
+    assert not privacy.leftover_files()
+
+    # 80 at once while the model is held back, so that the queue really is full when they arrive.
+    gate = threading.Event()
+    predict = server.predictor.predict
+    monkeypatch.setattr(server.predictor, "predict", lambda *a, **k: gate.wait(300) and predict(*a, **k))
+    started = time.monotonic()
+    jobs = [client.submit(handle_file(str(p)), None, "2", [], api_name="/check_photo") for p in many_photos[50:]]
+    waiting = (Status.IN_QUEUE, Status.PROCESSING)
+    while not all(job.done() or job.status().code in waiting for job in jobs):
+        assert time.monotonic() - started < 300, "the 80 requests did not all reach the server"
+        time.sleep(0.2)
+    refused_at_once = sum(job.done() for job in jobs)
+    gate.set()
+    answered, refused = 0, []
+    for job in jobs:
+        try:
+            assert "Your photo as the model saw it" in job.result(timeout=600)[2]
+            answered += 1
+        except QueueError as exc:
+            refused.append(str(exc))
+    eighty = time.monotonic() - started
+    capacity = server.settings.queue_size + server.settings.concurrency
+    assert answered + len(refused) == 80 and len(refused) == refused_at_once
+    assert 80 - capacity <= len(refused) <= 80 - server.settings.queue_size
+    assert set(refused) == {"Queue is full! Please try again."}
+    assert not privacy.leftover_files()  # the refused requests' uploads are gone too
+    with capsys.disabled():
+        print(f"\nload: 50 parallel in {fifty:.1f} s, all answered; 80 parallel: {answered} answered, "
+              f"{len(refused)} refused at once (queue {server.settings.queue_size}), {eighty:.1f} s")
+
+
+# ---------------------------------------------------------------- issue 13: the sweep (own server, short age)
+
+
+def test_unchecked_uploads_are_swept_whatever_was_sent_before(untrained_checkpoint, tmp_path, caplog):
+    settings = privacy.AppSettings(port=free_port(), cache_seconds=2)
+    options = ui.launch_kwargs(settings)
+    sweeper = options["app_kwargs"]["lifespan"].sweeper
+    app = ui.build_app(Predictor(untrained_checkpoint), settings)
+    app.launch(prevent_thread_lock=True, quiet=True, **options)
+    try:
+        url = f"http://127.0.0.1:{settings.port}/"
+        folder = privacy.private_dir()
+        for bad in ([file_data(folder)], [file_data(f"{folder}/")], "x", [file_data("http://127.0.0.1:9/a.jpg")]):
+            refusal(url, "presort", bad)
+        skin_like(160, seed=99).save(tmp_path / "never-checked.jpg")
+        left = Path(upload(url, tmp_path / "never-checked.jpg"))
+        deadline = time.monotonic() + 30
+        while left.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left.exists() and not privacy.TICKETS.holds(left) and sweeper.running
+    finally:
+        with caplog.at_level(logging.ERROR):
+            app.close()
+    assert "Application shutdown failed" not in caplog.text
+    deadline = time.monotonic() + 10
+    while sweeper.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sweeper.running  # stopped with the server: it cannot sweep another app's fresh uploads
