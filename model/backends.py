@@ -34,6 +34,7 @@ from skinfindings.model.export import INPUT_NAME, SHA_KEY, SIZE_KEY, TOLERANCE, 
 CHOICES = ("auto", "torch", "onnx")
 BACKEND_ENV = "SKINFINDINGS_BACKEND"
 CACHE_ENV = "SKINFINDINGS_CACHE"
+TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, path: str | Path, note: str = "requested"):
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()
         options = ort.SessionOptions()
         # Idle ORT threads otherwise spin for a while after each batch, taking the
         # cores that the pre-sort's decoding threads need next.
@@ -99,9 +99,21 @@ def cached_onnx_path(meta: CheckpointMeta) -> Path:
     return cache_dir() / f"{meta.arch}-{meta.input_size}px-{meta.weights_sha256[:16]}.onnx"
 
 
+def import_onnxruntime():
+    """onnxruntime, loaded with its telemetry off.
+
+    The package's ``__init__`` sets the same switch; it is repeated here, at the import
+    site, so that the switch holds even if that line is ever moved or a caller removes it
+    from ``os.environ`` before the first ONNX session (onnxruntime reads it only on load)."""
+    os.environ.setdefault(TELEMETRY_ENV, "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 def onnxruntime_available() -> bool:
     try:
-        import onnxruntime  # noqa: F401
+        import_onnxruntime()
     except ImportError:
         return False
     return True
