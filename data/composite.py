@@ -6,7 +6,8 @@ The synthetic renderer's own finding functions (``synth_findings.RENDERERS``) dr
 (shaded with and without the finding, same light) is carried onto the real photo inside its skin mask, softened to
 the photo's blur and given the photo's noise. Labels are the photo's own labels joined with every finding that was
 drawn and is visible (non-empty mask). Composite i depends only on (seed, i) and the photo: the same bytes for
-any number of workers. See data/DATASET_CARD.md ("Composites on real photos").
+any number of workers. The photo is measured in data/composite_skin.py and matched in data/composite_match.py;
+see data/DATASET_CARD.md ("Composites on real photos").
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from skinfindings.data.composite_skin import PhotoStats, analyse_photo, linear_to_srgb, srgb_to_linear
+from skinfindings.data.composite_match import adapt_to_photo, skin_weight, transfer
+from skinfindings.data.composite_skin import PhotoStats, analyse_photo
 from skinfindings.data.licenses import licence_family, normalise_license
 from skinfindings.data.manifest import Record, read_manifest, sha256_file, write_manifest
 from skinfindings.data.photo import load_photo
@@ -39,10 +41,6 @@ DRAW_WEIGHTS = {"erythema": 0.05, "crusting": 0.3, "milia": 0.3, "pustules": 0.3
 MIN_VISIBLE_PX = 6  # a finding with fewer mask pixels on skin is not visible at training size: placed again
 PLACEMENT_TRIES = 6
 MIN_INSIDE_SHARE = 0.92  # of a local finding's mask (a crust, a cluster of domes) that must fall on skin
-LOW_SIGMA = 2.5  # px: under an opaque finding the photo's fine texture and noise are replaced by its local colour
-RIM_SOFTENING_MM = 0.3  # height smoothing that rounds the domes' rims (0.12 still left a ring)
-BRIGHT_OVERLAY_GAMMA = 0.75  # brightness relative to the skin r becomes r ** gamma when r > 1
-LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-RGB luminance
 CARRIED_COLUMNS = ("pen_marks", "diagnosis", "region")  # facts about the photo that stay true of a composite
 RENDERER_CREDIT = "findings drawn by skin-findings (CC0 renderer)"
 
@@ -70,15 +68,6 @@ def choose_findings(rng: np.random.Generator) -> list[str]:
     weights = np.array([DRAW_WEIGHTS[f] for f in FINDINGS])
     picked = rng.choice(len(FINDINGS), size=int(rng.integers(1, 3)), replace=False, p=weights / weights.sum())
     return [FINDINGS[i] for i in sorted(picked)]
-
-
-def skin_weight(skin: np.ndarray) -> np.ndarray:
-    """0..1 weight of the drawn change: fading out over a few px inside the skin mask, exactly 0 outside it,
-    so a finding that reaches the edge of the skin (a halo, a redness) ends softly, not with a cut."""
-    sigma = max(1.0, max(skin.shape) / 96)
-    reach = int(round(2 * sigma))
-    inner = cv2.erode(skin.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(np.float32)
-    return cv2.GaussianBlur(inner, (0, 0), sigma) * skin
 
 
 def _spread_out(name: str, params: dict) -> bool:
@@ -116,27 +105,9 @@ def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray
     return skin, masks, drawn
 
 
-def _soften_for_photo(skin: SkinLayers, geo: Geometry) -> None:
-    """Two adjustments the renderer's own camera would otherwise hide, made on this drawing only.
-
-    Domes are exact hemispheres whose vertical rim shades as a hard dark ring; at this resolution, without the
-    renderer's camera blur, the ring outlines every pustule, so the height is smoothed a little. Overlay colours
-    brighter than the skin (ivory, pus, honey crust) are absolute albedos, and the photo's exposure is unknown:
-    their brightness relative to the skin is compressed (a dark photo is often an underexposed one), while colours
-    darker than the skin (micro-crusts are defined relative to it) stay as drawn.
-    """
-    skin.height = cv2.GaussianBlur(skin.height, (0, 0), max(1.0, geo.px(RIM_SOFTENING_MM)))
-    skin_luma = float(skin.base @ LUMA)
-    for i, (colour, alpha) in enumerate(skin.overlays):
-        luma = np.tensordot(LUMA, colour, axes=1) if colour.ndim == 3 else float(colour @ LUMA)
-        relative = np.maximum(luma / skin_luma, 1.0)
-        scale = relative ** (BRIGHT_OVERLAY_GAMMA - 1.0)  # 1 where the colour is no brighter than the skin
-        skin.overlays[i] = (colour * scale, alpha)
-
-
 def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params: dict):
     """(linear-RGB ratio the findings make, their opacity), from two shadings under the same light."""
-    _soften_for_photo(skin, geo)
+    adapt_to_photo(skin, geo, params)
     light_seed = int(rng.integers(2**63))
     plain = _blank_layers(skin.base, geo.size)
     with_findings = shade(np.random.default_rng(light_seed), skin, albedo(skin), geo, params)
@@ -147,26 +118,6 @@ def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params
     for _, alpha in skin.overlays:
         clear *= 1.0 - alpha
     return np.ascontiguousarray(ratio), (1.0 - clear)[:height, :width]
-
-
-def transfer(rng, photo: np.ndarray, ratio: np.ndarray, opacity: np.ndarray, weight: np.ndarray,
-             stats: PhotoStats) -> np.ndarray:
-    """Carry the drawn change onto the photo: lit by its own light, as blurred and as noisy as the photo.
-
-    The ratio multiplies the photo, so its local lighting and colour cast shade the finding too; under opaque
-    parts (crusts, milia, pus) the photo's fine texture gives way to its local colour, then the photo's blur
-    softens the whole change and the photo's noise is put back where its own noise was smoothed away.
-    """
-    linear = srgb_to_linear(photo)
-    local = cv2.GaussianBlur(linear, (0, 0), LOW_SIGMA)
-    under = linear + (local - linear) * opacity[..., None]
-    delta = under * ratio - linear
-    if stats.blur_sigma > 0.2:
-        delta = cv2.GaussianBlur(delta, (0, 0), stats.blur_sigma)
-        opacity = cv2.GaussianBlur(opacity, (0, 0), stats.blur_sigma)
-    encoded = linear_to_srgb(linear + delta * weight[..., None])
-    noise = rng.standard_normal(photo.shape[:2], dtype=np.float32) * stats.noise_sigma * opacity * weight
-    return np.clip(np.round(encoded + noise[..., None]), 0, 255).astype(np.uint8)
 
 
 def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[str] | None = None) -> Composite:

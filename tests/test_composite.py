@@ -14,11 +14,13 @@ import pytest
 from PIL import Image
 
 from skinfindings.data.composite import composite, composite_dataset, working_photo
-from skinfindings.data.composite_skin import analyse_photo, estimate_blur, estimate_noise
+from skinfindings.data.composite_match import colour_cast, transfer
+from skinfindings.data.composite_skin import PhotoStats, analyse_photo, estimate_blur, estimate_noise
 from skinfindings.data.licenses import normalise_license
 from skinfindings.data.manifest import Record, read_manifest, sha256_file, write_manifest
 from skinfindings.data.synth import main as synth_main
 from skinfindings.data.synth import unpack_masks
+from skinfindings.data.synth_skin import lab_to_linear_rgb
 from skinfindings.findings import FINDINGS
 
 WIDTH, HEIGHT = 160, 120
@@ -161,6 +163,25 @@ def test_blur_and_noise_estimates_follow_the_photo():
     assert sharp < soft and 1.2 < soft < 2.8
     flat = np.full((160, 160), 128, np.float32)
     assert estimate_noise(flat + rng.normal(0, 3, flat.shape).astype(np.float32), everywhere) == pytest.approx(3, rel=0.15)
+
+
+def test_hair_stays_on_top_of_a_drawn_finding_and_nothing_changes_outside_the_weight():
+    photo = np.full((40, 40, 3), (200, 150, 125), np.uint8)
+    photo[20, :] = (40, 30, 25)  # a thin dark hair across the skin
+    weight = np.zeros((40, 40), np.float32)
+    weight[:, :30] = 1.0
+    stats = PhotoStats(skin=weight > 0, lab=(65.0, 12.0, 16.0), ita=40.0, blur_sigma=0.0, noise_sigma=0.0)
+    brighter = np.full((40, 40, 3), 1.5, np.float32)  # an opaque, lighter finding over everything
+    out = transfer(np.random.default_rng(0), photo, brighter, np.ones((40, 40), np.float32), weight, stats)
+    assert (out[5, :30] > photo[5, :30]).all()  # skin under the finding changed
+    assert np.abs(out[20, 5:25].astype(int) - photo[20, 5:25]).max() <= 2  # the hair did not
+    assert np.array_equal(out[:, 30:], photo[:, 30:])
+
+
+def test_colour_cast_is_neutral_for_typical_skin_and_follows_a_cool_photo():
+    assert colour_cast(lab_to_linear_rgb((60.0, 9.0, 15.0))) == pytest.approx(np.ones(3), abs=0.01)
+    red, _, blue = colour_cast(lab_to_linear_rgb((60.0, 2.0, 3.0)))
+    assert blue > 1.0 > red
 
 
 @pytest.mark.skipif(not REAL.is_file(), reason="the shared real photos are not on this machine")
