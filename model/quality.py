@@ -65,6 +65,8 @@ class GateThresholds:
     max_glare: float = 0.12  # share of blown-out pixels: a patch lost to a reflection
     max_blockiness: float = 0.35  # JPEG 8x8 grid ripple: ~0.1-0.2 at ordinary quality (0 when too fine to see)
     max_non_skin_colour: float = 0.35  # share of pixels in colours no skin has (blue, green, white paper)
+    max_off_hue: float = 0.35  # share of pixels in hues no skin has (blue, green, purple), even over- or underexposed
+    max_bright_grey: float = 0.1  # in a too-bright image, share of colourless greys below white: paper, screens
     max_palette_share: float = 0.5  # share of the 4 most frequent exact colours: screens and exported pages
     max_hard_edges: float = 0.01  # share of very sharp steps: printed or on-screen text and graphics
     max_blur: float = 0.81  # detail a low-pass filter does not remove, 0 (sharp) .. 1 (nothing to lose)
@@ -79,6 +81,7 @@ SKIN_HUE_DEGREES = (-25.0, 120.0)  # angle in the CbCr plane: 0 = yellow, 90 = r
 MIN_CHROMA = 12.0  # below this a colour is too grey to call its hue
 MIN_HUE_LUMA = 60.0  # below this a colour is too dark to call its hue
 WHITE_CHROMA, WHITE_LUMA = 6.0, 200.0  # neutral and bright: paper, plates, white walls
+CLIPPED_LUMA = 250.0  # at or above this a pixel is blown out
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class QualityStats:
     blur: float  # 0 sharp .. 1 featureless (Crete-Roffet et al. 2007, on lightly denoised luma)
     blockiness: float  # strength of the JPEG block grid; 0 when the grid is too fine to measure
     non_skin_colour: float  # share of pixels in hues no skin has, or neutral near-white
+    off_hue: float  # share of pixels in hues no skin has (the hue part of non_skin_colour)
+    neutral_grey: float  # share of colourless pixels between dark and blown-out: paper, print, screens
     palette_share: float  # share of the 4 most frequent exact RGB values
     hard_edges: float  # share of neighbour steps over 80 luma levels
 
@@ -164,19 +169,27 @@ def blockiness(luma: np.ndarray, original_size: tuple[int, int]) -> float:
     return float(np.mean(scores))
 
 
-def non_skin_colour(pixels: np.ndarray, luma: np.ndarray) -> float:
-    """Share of pixels whose colour no skin has: a clear blue, green or purple hue, or neutral near-white.
+@dataclass(frozen=True)
+class ColourMasks:
+    off_hue: np.ndarray  # a clear blue, green or purple hue
+    white: np.ndarray  # neutral near-white
+    neutral_grey: np.ndarray  # neutral, neither dark nor blown out
 
-    Grey pixels of middle brightness count as possible skin: real photos under cool
-    light are nearly grey, and refusing them would refuse real skin. Dark pixels are
-    not judged by hue either: dark lesions can look blue-black."""
+
+def colour_masks(pixels: np.ndarray, luma: np.ndarray) -> ColourMasks:
+    """Which pixels have a colour no skin has, and which are colourless greys.
+
+    Grey pixels of middle brightness count as possible skin for the scope check: real
+    photos under cool light are nearly grey, and refusing them would refuse real skin.
+    Dark pixels are not judged by hue either: dark lesions can look blue-black. The
+    greys matter only in a too-bright image (``reason_code``)."""
     rgb = pixels.astype(np.float32)
     cr, cb = rgb @ _CR, rgb @ _CB
     chroma = np.hypot(cr, cb)
     hue = np.degrees(np.arctan2(cr, -cb))
     off_hue = (chroma > MIN_CHROMA) & (luma > MIN_HUE_LUMA) & ((hue < SKIN_HUE_DEGREES[0]) | (hue > SKIN_HUE_DEGREES[1]))
-    white = (chroma < WHITE_CHROMA) & (luma > WHITE_LUMA)
-    return float((off_hue | white).mean())
+    neutral = chroma < WHITE_CHROMA
+    return ColourMasks(off_hue, neutral & (luma > WHITE_LUMA), neutral & (luma > MIN_HUE_LUMA) & (luma < CLIPPED_LUMA))
 
 
 def palette_share(pixels: np.ndarray, colours: int = 4) -> float:
@@ -200,12 +213,15 @@ def hard_edges(luma: np.ndarray, step: float = 80.0) -> float:
 
 def measure(pixels: np.ndarray, original_size: tuple[int, int]) -> QualityStats:
     luma = pixels.astype(np.float32) @ _LUMA
+    masks = colour_masks(pixels, luma)
     return QualityStats(
         brightness=float(luma.mean()),
-        clipped_fraction=float((luma >= 250).mean()),
+        clipped_fraction=float((luma >= CLIPPED_LUMA).mean()),
         blur=blur_score(luma),
         blockiness=blockiness(luma, original_size),
-        non_skin_colour=non_skin_colour(pixels, luma),
+        non_skin_colour=float((masks.off_hue | masks.white).mean()),
+        off_hue=float(masks.off_hue.mean()),
+        neutral_grey=float(masks.neutral_grey.mean()),
         palette_share=palette_share(pixels),
         hard_edges=hard_edges(luma),
     )
@@ -215,18 +231,22 @@ def measure(pixels: np.ndarray, original_size: tuple[int, int]) -> QualityStats:
 
 
 def reason_code(stats: QualityStats, original_size: tuple[int, int], limits: GateThresholds = THRESHOLDS) -> str | None:
-    """The first check the photo fails. The order matters where one defect mimics another:
-    text is checked before exposure (a white screen is not an overexposed photo);
-    compression and blur before the palette (flat JPEG tiles, and a blur that wipes out
-    all texture, leave few distinct colours, like a screen)."""
+    """The first check the photo fails. The order matters where one defect mimics another,
+    and a photo that is not of skin must be told so, not told to retake it sharper:
+    hues no skin has (sky, greenery) and text are out of scope before exposure and
+    blur are judged (a smooth blue sky is "featureless", a white page "too bright");
+    a too-bright image made of colourless greys is a page or a screen, because even
+    overexposed skin keeps its colour below the blown-out white; compression and blur
+    come before the palette (flat JPEG tiles, and a blur that wipes out all texture,
+    leave few distinct colours, like a screen)."""
     if min(original_size) < limits.min_side:
         return "too_small"
     if stats.brightness < limits.min_brightness:
         return "too_dark"
-    if stats.hard_edges > limits.max_hard_edges:
+    if stats.off_hue > limits.max_off_hue or stats.hard_edges > limits.max_hard_edges:
         return "not_skin"
     if stats.brightness > limits.max_brightness or stats.clipped_fraction > limits.max_clipped:
-        return "too_bright"
+        return "not_skin" if stats.neutral_grey > limits.max_bright_grey else "too_bright"
     if stats.clipped_fraction > limits.max_glare:
         return "glare"
     if stats.blockiness > limits.max_blockiness:

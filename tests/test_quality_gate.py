@@ -158,3 +158,48 @@ def test_renders_are_deterministic_and_photo_shaped():
     assert bad_photo_file(structured_skin(), "shaken", 3) == bad_photo_file(structured_skin(), "shaken", 3)
     with pytest.raises(ValueError):
         bad_photo_file(structured_skin(), "sunburn", 0)
+
+
+def blue_sky(width: int = 1600, height: int = 1200) -> np.ndarray:
+    """A clear sky, as a phone shoots it: a smooth blue gradient with sensor noise and no detail at all."""
+    rows = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    sky = (1 - rows) * np.array([60, 120, 210], np.float32) + rows * np.array([150, 195, 235], np.float32)
+    noisy = sky + np.random.default_rng(0).normal(0, 2, (height, width, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def text_page(width: int = 1240, height: int = 1754) -> np.ndarray:
+    """A printed aftercare sheet: small black text on white paper, too fine to stay sharp at the model's size."""
+    page = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(page)
+    for y in range(60, height - 60, 24):
+        draw.text((60, y), "Aftercare: apply the cream twice daily and avoid the sun for two weeks.", fill=(0, 0, 0))
+    return np.asarray(page)
+
+
+@pytest.mark.parametrize("input_size", INPUT_SIZES)
+@pytest.mark.parametrize(("scene", "image_format"), [("blue sky", "JPEG"), ("text page", "PNG"), ("text page", "JPEG")])
+def test_a_scene_that_is_not_skin_is_refused_as_not_skin(prepare, scene, image_format, input_size):
+    """Not "blurred" (the sky is smooth) nor "overexposed" (the page is white): retaking it sharper or
+    darker would not help, so the reason shown is the real one."""
+    pixels = blue_sky() if scene == "blue sky" else text_page()
+    abstention, stats = gate(prepare, encode(pixels, image_format, 90), input_size)
+    assert abstention is not None and abstention.code == "not_skin", stats
+    assert stats.blur > quality.THRESHOLDS.max_blur or stats.brightness > quality.THRESHOLDS.max_brightness  # the trap
+
+
+def dark_skinned(pixels: np.ndarray) -> np.ndarray:
+    return np.clip(pixels.astype(np.float32) * np.array([0.45, 0.38, 0.35]), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("input_size", INPUT_SIZES)
+@pytest.mark.parametrize(("kind", "code"), [("dark", "too_dark"), ("overexposed", "too_bright")])
+@pytest.mark.parametrize("tone", ["light", "dark"])
+def test_skin_photos_keep_their_own_reason_after_the_scope_checks(prepare, kind, code, tone, input_size):
+    """The scope checks that now come first do not take over a skin photo's own defect: a dark photo of
+    dark skin still reads "too dark", an overexposed one "too bright" (blur: the out-of-focus test above)."""
+    for seed in range(3):
+        skin = structured_skin(seed)
+        abstention, stats = gate(prepare, bad_photo_file(dark_skinned(skin) if tone == "dark" else skin, kind, seed),
+                                 input_size)
+        assert abstention is not None and abstention.code == code, (seed, stats)
