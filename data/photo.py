@@ -10,6 +10,8 @@ the input may be hostile or broken:
 * the pixel count is checked from the header before any pixels are decoded, and
   Pillow's decompression-bomb *warning* is raised as an error (Pillow itself only
   raises at about twice its warning limit);
+* so are the decoded bytes (pixels x bytes per pixel, after JPEG draft scaling): a
+  small file of 16-bit pixels can otherwise cost gigabytes per request;
 * pixels are always fully decoded (``verify()`` lets a truncated JPEG through);
 * EXIF orientation is applied, then the image is rebuilt from its pixels so that
   no metadata (EXIF, GPS, ICC, comments) survives;
@@ -33,6 +35,11 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 64_000_000  # about 64 MP: larger than any phone photo, far below a bomb
+# Decoded bytes per photo (pixels x bytes per pixel, at least 3: every photo becomes 8-bit RGB).
+# 160 MB is a 53-MP 8-bit photo, so every 50-MP phone photo is read even without JPEG draft
+# scaling, and a 26-MP 16-bit colour one; two requests at once then stay far below a GB
+# (docs/performance.md measures the worst accepted cases).
+MAX_DECODED_BYTES = 160_000_000
 MIN_SIDE = 32  # below this there is nothing to assess
 MAX_FILE_BYTES = 60 * 1024 * 1024
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF")  # the JPEG opener also reads phones' MPO files
@@ -71,6 +78,24 @@ class MissingPhotoError(PhotoError):
 
 class PhotoTooLargeError(PhotoError):
     user_message = "This image is too large to process. Please send an ordinary phone photo (under 64 megapixels)."
+
+
+class DecodedTooLargeError(PhotoTooLargeError):
+    """Few megapixels perhaps, but too many bytes once decoded (16-bit samples, many channels)."""
+
+    def __init__(self, width: int, height: int, bytes_per_pixel: int):
+        decoded = width * height * bytes_per_pixel
+        self.user_message = (
+            f"This image is too large to process: {width} x {height} pixels at {bytes_per_pixel} bytes each would "
+            f"take {decoded / 1e6:.0f} MB to decode, and the largest accepted is {MAX_DECODED_BYTES / 1e6:.0f} MB: "
+            f"about {_megapixels(3)} megapixels for an ordinary photo, {_megapixels(6)} for a 16-bit colour image. "
+            "Please send the photo as an ordinary JPEG from your phone."
+        )
+        super().__init__(f"{decoded:,} decoded bytes is over the {MAX_DECODED_BYTES:,}-byte limit")
+
+
+def _megapixels(bytes_per_pixel: int) -> int:
+    return MAX_DECODED_BYTES // bytes_per_pixel // 1_000_000
 
 
 class PhotoTooSmallError(PhotoError):
@@ -139,6 +164,7 @@ def _decode(source: PhotoSource, draft_size: int | None) -> tuple[Image.Image, i
         if draft_size and image.format in ("JPEG", "MPO"):
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the size we need.
             image.draft("RGB", (draft_size, draft_size))
+        _check_decoded_bytes(image)  # after draft(): the size that will really be decoded
         try:
             image.load()
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -156,11 +182,52 @@ def _check_dimensions(size: tuple[int, int]) -> None:
         raise PhotoTooSmallError(f"{width}x{height} pixels; at least {MIN_SIDE} px per side is needed")
 
 
+def bytes_per_pixel(image: Image.Image) -> int:
+    """Bytes per pixel of the photo's own samples, read from the header (mode and raw mode), at least 3.
+
+    Pillow reads 16-bit colour PNG/TIFF samples into an 8-bit mode, so their depth shows
+    only in the raw mode of the file's tiles ("RGB;16B"). At least 3, because every photo
+    ends up as 8-bit RGB, whatever its own depth."""
+    raw_modes = " ".join(str(tile.args) for tile in getattr(image, "tile", []) or [])
+    if image.mode in ("I", "F"):
+        bits = 32
+    elif image.mode.startswith("I;16") or ";16" in raw_modes:
+        bits = 16
+    else:
+        bits = 8
+    return max(3, len(image.getbands()) * bits // 8)
+
+
+def _check_decoded_bytes(image: Image.Image) -> None:
+    per_pixel = bytes_per_pixel(image)
+    if image.width * image.height * per_pixel > MAX_DECODED_BYTES:
+        raise DecodedTooLargeError(image.width, image.height, per_pixel)
+
+
+ROWS_PER_BLOCK = 256  # rows scaled at a time: their copies are all the extra memory the scaling needs
+
+
+def _row_blocks(image: Image.Image):
+    """(rows, samples) for each block of rows. Never the whole image as one array: Pillow's array
+    export goes through ``tobytes()``, which holds the samples twice more while it joins them."""
+    for top in range(0, image.height, ROWS_PER_BLOCK):
+        bottom = min(top + ROWS_PER_BLOCK, image.height)
+        yield slice(top, bottom), np.asarray(image.crop((0, top, image.width, bottom)))
+
+
+def _finite_max(image: Image.Image) -> float:
+    if image.mode != "F":
+        return float(image.getextrema()[1])  # integers are always finite; Pillow scans them in C
+    tops = (float(np.max(block, initial=0.0, where=np.isfinite(block))) for _, block in _row_blocks(image))
+    return max(tops, default=0.0)
+
+
 def _high_depth_to_uint8(image: Image.Image) -> np.ndarray:
-    """Scale 16/32-bit integer and float single-channel images to 0..255 (never clip)."""
-    values = np.asarray(image, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    top = float(finite.max()) if finite.size else 0.0
+    """Scale 16/32-bit integer and float single-channel images to 0..255 (never clip).
+
+    Block by block in float32: a float64 copy of the whole image (and its temporaries)
+    cost 8 bytes a pixel several times over, over 2 GB for a 63-MP 16-bit PNG."""
+    top = _finite_max(image)
     if image.mode == "F" and top <= 1.0:
         scale = 255.0  # float images in 0..1
     elif top <= 255:
@@ -169,24 +236,37 @@ def _high_depth_to_uint8(image: Image.Image) -> np.ndarray:
         scale = 255.0 / 65535.0  # 16-bit range
     else:
         scale = 255.0 / top
-    return np.clip(np.nan_to_num(values) * scale, 0, 255).round().astype(np.uint8)
+    grey = np.empty((image.height, image.width), np.uint8)
+    for rows, block in _row_blocks(image):
+        # NaN reads as black and infinities as the ends of the range, as np.nan_to_num would have it.
+        scaled = np.nan_to_num(block.astype(np.float32), nan=0.0, posinf=top, neginf=0.0) * np.float32(scale)
+        grey[rows] = np.clip(scaled, 0, 255).round()
+    return grey
 
 
-def _to_rgb_array(image: Image.Image) -> np.ndarray:
+def _to_displayable(image: Image.Image) -> Image.Image:
+    """An 8-bit image that pastes onto RGB as the photo looks: L, RGB, or RGBA composited onto white."""
     mode = image.mode
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        grey = _high_depth_to_uint8(image)
-        return np.stack([grey] * 3, axis=-1)
-    if mode == "P" or mode == "PA":
+        return Image.fromarray(_high_depth_to_uint8(image), "L")
+    if mode in ("P", "PA", "LA"):
         image = image.convert("RGBA")
-    elif mode in ("L", "1"):
-        image = image.convert("RGB")
-    elif mode == "LA":
-        image = image.convert("RGBA")
+    elif mode == "1":
+        image = image.convert("L")
     if image.mode in ("RGBA", "RGBa"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return image if image.mode in ("L", "RGB", "RGBA") else image.convert("RGB")
+
+
+def _rebuilt_rgb(displayable: Image.Image) -> Image.Image:
+    """A new RGB image holding only the pixels: no EXIF, GPS, ICC profile or text chunk survives.
+
+    Pasted in C rather than rebuilt from a numpy array, which would go through ``tobytes()``
+    (see ``_row_blocks``): over 500 MB above the model for a 53-MP PNG, about 400 MB this way."""
+    clean = Image.new("RGB", displayable.size)
+    clean.paste(displayable)
+    return clean
 
 
 def load_photo(source: PhotoSource, *, draft_size: int | None = None) -> Image.Image:
@@ -209,14 +289,22 @@ def load_photo_sized(source: PhotoSource, *, draft_size: int | None = None) -> t
         image, stored_side = _decode(source, draft_size)
     decoded_side = max(image.size)
     try:
-        image = ImageOps.exif_transpose(image)
+        # In place when the image is ours: otherwise a photo without rotation is copied whole.
+        image = _upright(image, in_place=image is not source)
     except Exception:  # a broken EXIF block must not lose the photo; orientation stays as stored
         pass
-    pixels = _to_rgb_array(image)
     scale = stored_side / decoded_side
     stored_size = (round(image.width * scale), round(image.height * scale))
-    # Rebuilt from the pixel array: no EXIF, GPS, ICC profile or text chunk survives.
-    return Image.fromarray(np.ascontiguousarray(pixels)), stored_size
+    displayable = _to_displayable(image)
+    del image  # a 16-bit photo's own samples go before the RGB copy is made
+    return _rebuilt_rgb(displayable), stored_size
+
+
+def _upright(image: Image.Image, in_place: bool) -> Image.Image:
+    if not in_place:
+        return ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)
+    return image
 
 
 def capture_date(source: PhotoSource) -> datetime.date | None:

@@ -11,8 +11,10 @@ import pytest
 from PIL import Image
 
 from skinfindings.data.photo import (
+    MAX_DECODED_BYTES,
     MAX_PIXELS,
     CorruptPhotoError,
+    DecodedTooLargeError,
     PhotoTooLargeError,
     PhotoTooSmallError,
     UnsupportedFormatError,
@@ -21,6 +23,7 @@ from skinfindings.data.photo import (
     load_photo_sized,
 )
 from conftest import skin_like
+from skinfindings.model.bench_inputs import PNG_SIGNATURE, gradient_png, png_chunk
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -31,10 +34,8 @@ def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims huge dimensions: the loader must refuse before decoding."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + png_chunk(b"IEND", b"")
 
 
 def exif_with_gps(orientation: int) -> Image.Exif:
@@ -150,3 +151,51 @@ def test_heic_without_the_extra_says_how_to_enable_it():
     fake_heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
     with pytest.raises(UnsupportedFormatError, match="heic"):
         load_photo(fake_heic)
+
+
+# ------------------------------------------------------------------ decoded size (small files, huge pixels)
+
+
+def test_small_16bit_png_of_63_megapixels_is_refused_before_decoding(tmp_path):
+    """The reported bomb: a few hundred KB of 16-bit grey that decoded to 2.2 GB per request."""
+    bomb = gradient_png(tmp_path / "scan.png", 9000, 7000, channels=1, bit_depth=16)
+    assert bomb.stat().st_size < 1_000_000 and 9000 * 7000 < MAX_PIXELS  # passes the file and pixel limits
+    with pytest.raises(DecodedTooLargeError) as info:
+        load_photo(bomb)
+    message = info.value.user_message
+    assert f"{MAX_DECODED_BYTES // 1_000_000} MB" in message and "53 megapixels" in message  # the largest accepted
+    assert "9000 x 7000" in message and isinstance(info.value, PhotoTooLargeError)
+
+
+def test_bytes_per_pixel_come_from_the_header(tmp_path):
+    """The same 27 MP: 16-bit colour (6 bytes a pixel, 162 MB) is refused, 8-bit colour (81 MB) loads."""
+    deep = gradient_png(tmp_path / "deep.png", 6000, 4500, channels=3, bit_depth=16)
+    with pytest.raises(DecodedTooLargeError, match="6 bytes"):
+        load_photo(deep)
+    image = load_photo(gradient_png(tmp_path / "plain.png", 6000, 4500, channels=3, bit_depth=8))
+    assert image.size == (6000, 4500) and image.mode == "RGB"
+
+
+def test_16bit_rgba_decoded_size_bomb_is_refused(tmp_path):
+    """8 bytes a pixel: 20 MP is 160 MB of samples, over the limit although far below the pixel limit."""
+    with pytest.raises(DecodedTooLargeError, match="8 bytes"):
+        load_photo(gradient_png(tmp_path / "alpha.png", 5000, 4001, channels=4, bit_depth=16))
+
+
+def test_50_megapixel_phone_jpeg_still_loads_with_and_without_draft(tmp_path):
+    phone = tmp_path / "phone50.jpg"
+    skin_like(256).resize((8160, 6120)).save(phone, quality=85)
+    drafted, stored = load_photo_sized(phone, draft_size=256)
+    assert stored == (8160, 6120) and 256 <= min(drafted.size) < 1000
+    assert load_photo(phone).size == (8160, 6120)  # every pixel: 150 MB, under the limit
+
+
+def test_float_image_with_nan_and_inf_over_many_row_blocks_is_scaled(tmp_path):
+    """The scaling runs in blocks of rows; values past the first block, NaN and inf must not break it."""
+    values = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (700, 1))
+    values[650, 5], values[100, 7], values[300, 9] = np.nan, np.inf, -np.inf
+    path = tmp_path / "float.tif"
+    Image.fromarray(values, "F").save(path)
+    pixels = np.asarray(load_photo(path))[..., 0]
+    assert pixels.shape == (700, 64) and pixels[650, -1] == 255 and pixels[650, 0] == 0
+    assert pixels[650, 5] == 0 and pixels[100, 7] == 255 and pixels[300, 9] == 0  # NaN black, inf the range's ends
