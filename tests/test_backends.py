@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from PIL import Image
 
 from conftest import skin_like
-from skinfindings.data.photo import load_photo_sized
-from skinfindings.model import backends, bench
+from skinfindings.data.photo import MAX_DECODED_BYTES, DecodedTooLargeError, bytes_per_pixel, load_photo_sized
+from skinfindings.model import backends, bench_inputs, bench_process, bench_report, bench_timing
 from skinfindings.model.backends import BackendError, cached_onnx_path
 from skinfindings.model.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from skinfindings.model.export import main as export_main
@@ -178,14 +179,14 @@ def test_big_jpegs_are_decoded_at_a_reduced_scale(tmp_path, module_cache, untrai
 
 @needs_onnx
 def test_benchmark_measures_each_variant_side_by_side(module_cache, untrained_checkpoint, tmp_path, capsys):
-    config = bench.BenchConfig.quick(checkpoint=untrained_checkpoint, repeats=1, folder_photos=3,
-                                     phone_size=(640, 480), screen_size=(320, 180), app=False)
-    predictors = bench.backend_predictors(config)
-    singles, folder = bench.make_photos(tmp_path, config)
-    latency, agreement = bench.measure_latency(config, predictors, singles)
-    throughput = bench.measure_throughput(config, predictors, folder)
-    parts = bench.measure_parts(config, predictors, next(iter(singles.values())), "phone")
-    rows = latency + agreement + throughput + parts + bench.model_facts(config, predictors["onnx"])
+    config = bench_report.BenchConfig.quick(checkpoint=untrained_checkpoint, repeats=1, folder_photos=3,
+                                            phone_size=(640, 480), screen_size=(320, 180), app=False)
+    predictors = bench_timing.backend_predictors(config)
+    singles, folder = bench_inputs.make_photos(tmp_path, config)
+    latency, agreement = bench_timing.measure_latency(config, predictors, singles)
+    throughput = bench_timing.measure_throughput(config, predictors, folder)
+    parts = bench_timing.measure_parts(config, predictors, next(iter(singles.values())), "phone")
+    rows = latency + agreement + throughput + parts + bench_timing.model_facts(config, predictors["onnx"])
 
     names = {r.name for r in rows}
     for label in singles:
@@ -198,13 +199,36 @@ def test_benchmark_measures_each_variant_side_by_side(module_cache, untrained_ch
     flops = next(r for r in rows if r.name == "FLOPs per photo")
     assert flops.value > 0
 
-    bench.memory_probe("onnx", str(untrained_checkpoint), [str(folder[0])])
+    not_a_photo = tmp_path / "notes.png"
+    not_a_photo.write_bytes(b"not a photo")
+    bench_process.memory_probe("onnx", str(untrained_checkpoint), [str(folder[0]), str(not_a_photo)])
     probe = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert probe["peak_mib"] >= probe["loaded_mib"] > 0
+    assert len(probe["errors"]) == 1  # a refused photo is reported, so a refusal is never read as a cheap success
 
-    report = bench.Report(bench.machine(), bench.checkpoint_facts(config, predictors["onnx"]), config={}, rows=rows)
+    report = bench_report.Report(bench_report.machine(), bench_report.checkpoint_facts(config, predictors["onnx"]),
+                                 config={}, rows=rows)
     report.machine["load_average_end"] = 0.0
-    report.targets = bench.targets(report, next(iter(singles)), predictors["onnx"], "onnx")
-    text = bench.format_report(report)
+    report.targets = bench_report.targets(report, next(iter(singles)), predictors["onnx"], "onnx")
+    text = bench_report.format_report(report)
     assert "trained=False" in text and report.machine["cores"] >= 1
-    assert [t.met for t in report.targets if t.name == "app ready"] == [None]  # not measured: "n/a", not a pass
+    not_measured = {"app ready", "memory per request, worst accepted photo"}
+    assert {t.name: t.met for t in report.targets if t.name in not_measured} == dict.fromkeys(not_measured)  # "n/a"
+
+
+def test_decode_memory_photos_are_small_files_at_the_decoded_size_limit(tmp_path, untrained_checkpoint):
+    """The benchmark's worst accepted photos sit just under the loader's limit; its bomb is over it."""
+    phone = tmp_path / "phone.jpg"
+    skin_like(256).save(phone, quality=90)
+    photos = bench_inputs.decode_memory_photos(tmp_path, phone)
+    predictor = Predictor(untrained_checkpoint, backend="torch")
+    for label, path in photos.items():
+        if label.startswith("refused"):
+            with pytest.raises(DecodedTooLargeError):
+                predictor.prepare(path)
+            continue
+        with Image.open(path) as image:  # header only: decoding all of them is the benchmark's job
+            decoded = image.width * image.height * bytes_per_pixel(image)
+        assert decoded <= MAX_DECODED_BYTES, label
+        if path.suffix == ".png":  # the PNGs are the worst case, so they sit right at the limit
+            assert decoded >= 0.95 * MAX_DECODED_BYTES and path.stat().st_size < bench_report.MIB, label
