@@ -25,11 +25,12 @@ FILE_ROUTE = "/gradio_api/file="
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 SLACK_BYTES = 1024 * 1024  # room in an API call for everything but the photo itself
 
-# Gradio's page needs inline scripts (its config) and styles; everything else comes from the app itself.
+# Gradio's page needs inline scripts (its config), eval (gr.HTML renders its templates with Function) and inline
+# styles, and sets a <base>; everything else comes from the app itself and no other site may frame it.
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS = {
     "content-security-policy": CSP,

@@ -110,11 +110,22 @@ def page(browser, app_url):
             outside.append(request.url)
 
     page.on("request", record)
-    page.goto(app_url)
+    # The app's Content-Security-Policy must not block anything the page needs: any violation fails the test.
+    blocked: list[str] = []
+
+    def note_violation(message):
+        if "Content Security Policy" in message.text:
+            blocked.append(message.text)
+
+    page.on("console", note_violation)
+    response = page.goto(app_url)
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY" and response.headers["cache-control"] == "no-store"
     page.locator("#sf-provider-notice").wait_for()
     yield page
     context.close()
     assert not outside, f"the page requested outside hosts: {outside}"
+    assert not blocked, f"the security policy blocked part of the page: {blocked}"
 
 
 @pytest.fixture(scope="module")
