@@ -195,6 +195,10 @@ def _limits(outcomes: list[Outcome], default_real_set: bool) -> list[str]:
         "that was compressed hard is not flagged once its blocks are averaged away (the model no longer sees them "
         "either), and heavy compression then shows up only as blur.",
         "- Overexposure and glare overlap: a large reflection can be reported as overexposure. Both are refusals.",
+        "- What is not skin is said first: hues no skin has (off_hue: sky, greenery) and text (hard_edges) are judged "
+        "before exposure and blur, and a too-bright image made of colourless greys (neutral_grey: paper, screens) is "
+        "out of scope, not overexposed, so a sky is not called blurred nor a page overexposed. The colour and palette "
+        "rules that a blur or heavy compression can mimic still come after those checks.",
         "- Blur is judged by how much detail survives a further blur. An out-of-focus photo loses detail in every "
         "direction and is caught far more often than a shaken one, which stays sharp across the streak (compare the "
         "defocused and shaken rows).",
@@ -245,7 +249,7 @@ def report(outcomes: list[Outcome], checkpoint: str, input_size: int, args,
         "|---|---|",
         limits,
         "",
-        "## Reasons, in the order they are checked, with what the patient reads",
+        "## Reasons, with what the patient reads (the order of the checks: model/quality.py `reason_code`)",
         "",
         "| code | message | retake tip |",
         "|---|---|---|",
