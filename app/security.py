@@ -204,11 +204,14 @@ def guard_events(app, validators: dict, tickets: privacy.UploadTickets, max_file
     original = app.preprocess_data
 
     def files_only(block_fn, raw: list) -> list:
-        return [_checked_file_input(block, value, tickets, max_file_bytes) for block, value in zip(block_fn.inputs, raw)]
+        return [_checked_file_input(b, value, tickets, max_file_bytes) for b, value in zip(block_fn.inputs, raw)]
 
     async def preprocess_data(block_fn, raw, state, *args, **kwargs):
         validate = validators.get(block_fn.api_name)
         try:
+            if len(raw) != len(block_fn.inputs):  # gradio checks this only after it has handled the files
+                wanted = len(block_fn.inputs)
+                raise inputs.BadInput(f"'{block_fn.api_name}' takes {wanted} input value(s), not {len(raw)}.")
             raw = validate(list(raw)) if validate else files_only(block_fn, list(raw))
         except inputs.BadInput as exc:
             # gr.Error renders its message as HTML, and the message may quote what the client sent.

@@ -334,6 +334,8 @@ def test_malformed_inputs_get_a_clear_message(server, photos):
         ("check_photo", [None, None, "three", []], "whole number from 0 to 3650"),
         ("check_photo", [12, None, None, []], "must be a file uploaded to the app"),
         ("presort", ["inbox.zip"], "must be a list"),
+        ("presort", [], "'presort' takes 1 input value(s), not 0"),
+        ("check_photo", [None, None], "'check_photo' takes 4 input value(s), not 2"),
         ("presort", [[file_data(sub_folder)]], inputs.NOT_YOURS),
     ]
     for api_name, data, expected in cases:
@@ -349,7 +351,8 @@ def test_malformed_inputs_get_a_clear_message(server, photos):
 
 def test_a_red_flag_in_any_form_escalates(server):
     warm = RED_FLAGS["warmth"]
-    for flags in ("fever", "Fever, pus", ["FEVER"], ["spreading redness"], [warm.upper()], "pain;swelling", ["pus,fever"]):
+    forms = ("fever", "Fever, pus", ["FEVER"], ["spreading redness"], [warm.upper()], "pain;swelling", ["pus,fever"])
+    for flags in forms:
         kind, (*_, notice, _) = call(server.url, "check_photo", None, None, None, flags)
         assert kind == "complete" and "Contact your provider now" in notice, flags
     kind, (*_, notice, _) = call(server.url, "check_photo", None, None, None, [])
