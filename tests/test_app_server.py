@@ -33,7 +33,7 @@ from gradio_client.utils import QueueError, Status
 from PIL import Image
 
 from conftest import skin_like
-from skinfindings.app import inputs, privacy, ui
+from skinfindings.app import inputs, privacy, security, ui
 from skinfindings.app.priority import RED_FLAGS
 from skinfindings.data.photo import UnsupportedFormatError
 from skinfindings.model.predictor import Predictor
@@ -357,6 +357,29 @@ def test_a_red_flag_in_any_form_escalates(server):
         assert kind == "complete" and "Contact your provider now" in notice, flags
     kind, (*_, notice, _) = call(server.url, "check_photo", None, None, None, [])
     assert "Contact your provider now" not in notice  # and no flag is no escalation
+
+
+def test_an_event_without_its_own_validator_still_takes_only_own_uploads(photos):
+    """The rule holds for any future tab too: its file inputs are checked even if it brings no validator."""
+    import gradio as gr  # here, not at the top: the app module sets gradio's environment before gradio loads
+
+    with gr.Blocks() as extra:
+        files, paths = gr.File(file_count="multiple"), gr.JSON()
+        names = lambda f: [Path(x["path"]).name for x in f]  # noqa: E731
+        gr.Button().click(names, [files], [paths], api_name="names", preprocess=False)
+    extra.queue()
+    security.guard_events(extra, {}, privacy.TICKETS, UPLOAD_LIMIT)
+    settings = privacy.AppSettings(port=free_port())
+    extra.launch(prevent_thread_lock=True, quiet=True, **ui.launch_kwargs(settings))
+    try:
+        url = f"http://127.0.0.1:{settings.port}/"
+        own = upload(url, photos[3])
+        assert refusal(url, "names", [file_data(privacy.private_dir())]) == inputs.NOT_YOURS
+        assert refusal(url, "names", [file_data("https://photo.invalid/a.jpg")]) == inputs.NO_LINKS
+        assert call(url, "names", [file_data(own)]) == ("complete", [[photos[3].name]])
+    finally:
+        extra.close()
+    privacy.discard(own)  # this test app reads nothing, so it deletes nothing
 
 
 # ---------------------------------------------------------------- issue 13: headers and origins
