@@ -76,10 +76,8 @@ def parse_flags(flags) -> set[str]:
     if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
         raise BadInput(_flags_help("The warning signs must be a list of names"))
     words = [word.strip() for item in items for word in re.split(r"[,;\n]", item)]
-    found, unknown = set(), []
-    for word in filter(None, words):
-        key = _FLAG_NAMES.get(_flag_key(word))
-        found.add(key) if key else unknown.append(word)
+    found = {_FLAG_NAMES.get(_flag_key(word)) for word in words if word}
+    unknown = [word for word in words if word and _flag_key(word) not in _FLAG_NAMES]
     if unknown:
         raise BadInput(_flags_help(f"Unknown warning sign(s): {', '.join(repr(w[:40]) for w in unknown[:5])}"))
     return found
