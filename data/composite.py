@@ -23,23 +23,24 @@ import numpy as np
 from PIL import Image
 
 from skinfindings.data.composite_match import adapt_to_photo, skin_weight, transfer
-from skinfindings.data.composite_skin import PhotoStats, analyse_photo
+from skinfindings.data.composite_skin import PhotoStats, analyse_photo, frame_interior, srgb_to_linear
 from skinfindings.data.licenses import licence_family, normalise_license
 from skinfindings.data.manifest import Record, read_manifest, sha256_file, write_manifest
 from skinfindings.data.photo import load_photo
 from skinfindings.data.synth import image_seed, pack_masks
 from skinfindings.data.synth_camera import albedo, shade
 from skinfindings.data.synth_findings import RENDERERS
-from skinfindings.data.synth_skin import Geometry, SkinLayers, lab_to_linear_rgb
+from skinfindings.data.synth_skin import Geometry, SkinLayers, lab_to_linear_rgb, linear_rgb_to_lab
 from skinfindings.findings import FINDINGS
 
 WORKING_SIDE = 384  # px, long side: training input is at most 224 px
 JPEG_QUALITY = 90
-FIELD_OF_VIEW_MM = (18.0, 45.0)  # across the long side: PAD-UFES-20 photos are lesion close-ups
+FIELD_OF_VIEW_MM = (22.0, 50.0)  # across the long side: PAD-UFES-20 close-ups show a 5-15 mm lesion and its surroundings
 # How often each finding is drawn: the real photos lack milia, pustules and crusts, and have redness and pigment.
 DRAW_WEIGHTS = {"erythema": 0.05, "crusting": 0.3, "milia": 0.3, "pustules": 0.3, "hyperpigmentation": 0.05}
 MIN_VISIBLE_PX = 6  # a finding with fewer mask pixels on skin is not visible at training size: placed again
 PLACEMENT_TRIES = 6
+MIN_DELTA_E = 3.0  # median colour change over a drawn finding's mask below which it does not count as visible
 MIN_INSIDE_SHARE = 0.92  # of a local finding's mask (a crust, a cluster of domes) that must fall on skin
 CARRIED_COLUMNS = ("pen_marks", "diagnosis", "region")  # facts about the photo that stay true of a composite
 RENDERER_CREDIT = "findings drawn by skin-findings (CC0 renderer)"
@@ -131,14 +132,37 @@ def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[st
     weight = skin_weight(stats.skin)
     on_skin = weight > 0.5
     allowed = np.zeros((size, size), np.float32)
-    allowed[:height, :width] = on_skin
+    # placed away from the frame's edge, but free to reach it: redness cut along the frame would draw a rectangle
+    allowed[:height, :width] = on_skin & frame_interior(on_skin.shape)
     params: dict = {"fov_mm": round(fov, 2), "skin_lab": [round(v, 2) for v in stats.lab],
                     "blur_sigma": round(stats.blur_sigma, 3), "noise": round(stats.noise_sigma, 3)}
     base = lab_to_linear_rgb(stats.lab)
     skin, masks, drawn = _draw_layers(rng, base, allowed, on_skin, findings, geo, params)
     ratio, opacity = _change(rng, skin, geo, (height, width), params)
     image = transfer(rng, photo, ratio, opacity, weight, stats)
+    drawn = _visible(photo, image, masks, drawn, params)
     return Composite(image, masks, drawn, params)
+
+
+def _visible(photo: np.ndarray, image: np.ndarray, masks: np.ndarray, drawn: list[str], params: dict) -> list[str]:
+    """The drawn findings that a person would see: a median CIE76 Delta E of at least MIN_DELTA_E between the
+    composite and the photo over the mask (ivory milia on very fair, bright skin can vanish). The others lose
+    their mask, so the label stays the photo's own; ``masks`` is changed in place."""
+    def lab(pixels: np.ndarray) -> np.ndarray:  # only where something was drawn: Lab of whole images is slow
+        return linear_rgb_to_lab(srgb_to_linear(pixels[masks.any(axis=0)]))
+
+    shift = np.zeros(photo.shape[:2], np.float32)
+    shift[masks.any(axis=0)] = np.linalg.norm(lab(image) - lab(photo), axis=1)
+    seen = []
+    for name in drawn:
+        mask = masks[FINDINGS.index(name)]
+        contrast = float(np.median(shift[mask]))
+        params.setdefault("delta_e", {})[name] = round(contrast, 2)
+        if contrast >= MIN_DELTA_E:
+            seen.append(name)
+        else:
+            mask[:] = False
+    return seen
 
 
 def working_photo(path: Path) -> np.ndarray:

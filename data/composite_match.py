@@ -10,8 +10,11 @@ import numpy as np
 from skinfindings.data.composite_skin import PhotoStats, linear_to_srgb, srgb_to_linear
 from skinfindings.data.synth_skin import Geometry, SkinLayers, lab_to_linear_rgb, linear_rgb_to_lab, smoothstep
 
+SKIN_FADE = 48  # the fade's sigma is the photo's long side / this (8 px at 384 px)
 LOW_SIGMA = 2.5  # px: under an opaque finding the photo's fine texture and noise are replaced by its local colour
 RIM_SOFTENING_MM = 0.3  # height smoothing that rounds the domes' rims (0.12 still left a ring)
+RELIEF = 0.5  # domes and crusts at half the renderer's height: phone light is frontal, and tall domes shade
+# as dark half-moons that real close-ups rarely show
 BRIGHT_OVERLAY_GAMMA = 0.75  # brightness relative to the skin r becomes r ** gamma when r > 1
 TYPICAL_SKIN_AB = (9.0, 15.0)  # a*, b* of skin under neutral light: the renderer's middle (a* 6-12, b* 10-24)
 CAST_SHARE = 0.5
@@ -20,9 +23,9 @@ LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-RGB luminance
 
 
 def skin_weight(skin: np.ndarray) -> np.ndarray:
-    """0..1 weight of the drawn change: fading out over a few px inside the skin mask, exactly 0 outside it,
-    so a finding that reaches the edge of the skin (a halo, a redness) ends softly, not with a cut."""
-    sigma = max(1.0, max(skin.shape) / 96)
+    """0..1 weight of the drawn change: fading out over about 5 % of the photo inside the skin mask, exactly 0
+    outside it, so a finding that reaches the edge of the skin (a halo, a redness) ends softly, not with a cut."""
+    sigma = max(1.0, max(skin.shape) / SKIN_FADE)
     reach = int(round(2 * sigma))
     inner = cv2.erode(skin.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(np.float32)
     return cv2.GaussianBlur(inner, (0, 0), sigma) * skin
@@ -48,7 +51,7 @@ def adapt_to_photo(skin: SkinLayers, geo: Geometry, params: dict) -> None:
     underexposed one) and they take part of the photo's colour cast; colours darker than the skin (micro-crusts
     are defined relative to it, so they carry the cast already) stay as drawn.
     """
-    skin.height = cv2.GaussianBlur(skin.height, (0, 0), max(1.0, geo.px(RIM_SOFTENING_MM)))
+    skin.height = cv2.GaussianBlur(skin.height, (0, 0), max(1.0, geo.px(RIM_SOFTENING_MM))) * RELIEF
     skin_luma = float(skin.base @ LUMA)
     cast = colour_cast(skin.base)
     params["cast"] = [round(float(g), 3) for g in cast]

@@ -24,12 +24,12 @@ MAX_LIGHTNESS_STEP, MAX_CHROMA_STEP, MAX_LIGHTNESS_SHARE = 22.0, 14.0, 0.4
 # Marker ink (purple, blue, dark green) is bluer or greener than any skin in the same photo; hair, shadows
 # and dark lesions are much darker. Both are cut out with a margin, so findings never touch them.
 INK_BLUER, INK_GREENER, MUCH_DARKER = 9.0, 9.0, 30.0
-BORDER = 0.04  # share of each side left out: vignetting, frame edges, the photographer's fingers
+BORDER = 0.04  # share of each side where no finding is placed (it may still reach into it): vignetting, fingers
 
 
 @dataclass(frozen=True)
 class PhotoStats:
-    skin: np.ndarray  # (H, W) bool: where findings may be drawn (eroded skin)
+    skin: np.ndarray  # (H, W) bool: where findings may be drawn (eroded skin; the frame's edge is not eroded)
     lab: tuple[float, float, float]  # median CIE Lab of the skin
     ita: float  # degrees, from the median skin colour (uncalibrated camera: an estimate)
     blur_sigma: float  # px: Gaussian blur that makes a sharp drawing as soft as this photo
@@ -51,7 +51,7 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _border(shape: tuple[int, int]) -> np.ndarray:
+def frame_interior(shape: tuple[int, int]) -> np.ndarray:
     inside = np.zeros(shape, bool)
     dy, dx = (max(1, int(round(BORDER * n))) for n in shape)
     inside[dy:-dy, dx:-dx] = True
@@ -96,10 +96,10 @@ def skin_mask(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:
     ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, _disc(1))
     ink = cv2.dilate(ink, _disc(max(2, side // 96))) > 0
     other = _drop_specks(~near, (side // 40) ** 2)  # lesions, background, hair; not specks of texture
-    skin = (~other & ~ink & _border(near.shape)).astype(np.uint8)
+    skin = (~other & ~ink).astype(np.uint8)
     skin = cv2.erode(skin, _disc(max(2, side // 48))) > 0  # findings sit well inside the skin
     if skin.mean() < MIN_SKIN_FRACTION:
-        return f"too little skin ({skin.mean():.0%} of the photo after removing ink, background and edges)"
+        return f"too little skin ({skin.mean():.0%} of the photo after removing ink and background)"
     return skin, median
 
 

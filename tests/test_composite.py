@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinfindings.data.composite import composite, composite_dataset, working_photo
+from skinfindings.data.composite import _visible, composite, composite_dataset, working_photo
 from skinfindings.data.composite_match import colour_cast, transfer
 from skinfindings.data.composite_skin import PhotoStats, analyse_photo, estimate_blur, estimate_noise
 from skinfindings.data.licenses import normalise_license
@@ -176,6 +176,17 @@ def test_hair_stays_on_top_of_a_drawn_finding_and_nothing_changes_outside_the_we
     assert (out[5, :30] > photo[5, :30]).all()  # skin under the finding changed
     assert np.abs(out[20, 5:25].astype(int) - photo[20, 5:25]).max() <= 2  # the hair did not
     assert np.array_equal(out[:, 30:], photo[:, 30:])
+
+
+def test_a_drawn_finding_that_does_not_change_the_photo_is_not_labelled():
+    photo = real_like(4)
+    changed = photo.copy()
+    changed[10:20, 10:20] = 255  # milia drawn here; pustules "drawn" where nothing changed
+    masks = np.zeros((len(FINDINGS), HEIGHT, WIDTH), bool)
+    masks[FINDINGS.index("milia"), 10:20, 10:20] = True
+    masks[FINDINGS.index("pustules"), 50:60, 50:60] = True
+    assert _visible(photo, changed, masks, ["milia", "pustules"], {}) == ["milia"]
+    assert masks[FINDINGS.index("milia")].any() and not masks[FINDINGS.index("pustules")].any()
 
 
 def test_colour_cast_is_neutral_for_typical_skin_and_follows_a_cool_photo():
