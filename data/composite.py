@@ -12,6 +12,7 @@ see data/DATASET_CARD.md ("Composites on real photos").
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import multiprocessing
@@ -91,19 +92,30 @@ def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray
     height, width = on_skin.shape
     skin = _blank_layers(base, geo.size)
     masks = np.zeros((len(FINDINGS), height, width), bool)
-    drawn = []
+    drawn, overlays_after = [], []
     for name in findings:
         for attempt in range(PLACEMENT_TRIES):
-            before = _copy_layers(skin)
+            before, params_before = _copy_layers(skin), copy.deepcopy(params)
             full = RENDERERS[name](rng, skin, geo, allowed, params)
             if _placed(name, full, on_skin, params, last_try=attempt == PLACEMENT_TRIES - 1):
                 masks[FINDINGS.index(name)] = full[:height, :width] & on_skin
                 drawn.append(name)
+                overlays_after.append(len(skin.overlays))
                 break
-            skin = before
+            skin, params = before, params_before
         else:
             params.setdefault("not_placed", []).append(name)
-    return skin, masks, drawn
+    for name, end in zip(drawn, overlays_after):  # what a later crust or dome covers is no longer seen
+        masks[FINDINGS.index(name)] &= _opacity(skin.overlays[end:], geo.size)[:height, :width] < 0.5
+    return skin, masks, drawn, params
+
+
+def _opacity(overlays: list, size: int) -> np.ndarray:
+    """How much of the skin these overlays hide together (0..1)."""
+    clear = np.ones((size, size), np.float32)
+    for _, alpha in overlays:
+        clear *= 1.0 - alpha
+    return 1.0 - clear
 
 
 def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params: dict):
@@ -115,10 +127,7 @@ def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params
     without = shade(np.random.default_rng(light_seed), plain, albedo(plain), geo, {})
     height, width = shape
     ratio = (with_findings / np.maximum(without, 1e-4))[:, :height, :width].transpose(1, 2, 0)
-    clear = np.ones((geo.size, geo.size), np.float32)
-    for _, alpha in skin.overlays:
-        clear *= 1.0 - alpha
-    return np.ascontiguousarray(ratio), (1.0 - clear)[:height, :width]
+    return np.ascontiguousarray(ratio), np.ascontiguousarray(_opacity(skin.overlays, geo.size)[:height, :width])
 
 
 def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[str] | None = None) -> Composite:
@@ -137,7 +146,7 @@ def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[st
     params: dict = {"fov_mm": round(fov, 2), "skin_lab": [round(v, 2) for v in stats.lab],
                     "blur_sigma": round(stats.blur_sigma, 3), "noise": round(stats.noise_sigma, 3)}
     base = lab_to_linear_rgb(stats.lab)
-    skin, masks, drawn = _draw_layers(rng, base, allowed, on_skin, findings, geo, params)
+    skin, masks, drawn, params = _draw_layers(rng, base, allowed, on_skin, findings, geo, params)
     ratio, opacity = _change(rng, skin, geo, (height, width), params)
     image = transfer(rng, photo, ratio, opacity, weight, stats)
     drawn = _visible(photo, image, masks, drawn, params)
@@ -156,7 +165,7 @@ def _visible(photo: np.ndarray, image: np.ndarray, masks: np.ndarray, drawn: lis
     seen = []
     for name in drawn:
         mask = masks[FINDINGS.index(name)]
-        contrast = float(np.median(shift[mask]))
+        contrast = float(np.median(shift[mask])) if mask.sum() >= MIN_VISIBLE_PX else 0.0
         params.setdefault("delta_e", {})[name] = round(contrast, 2)
         if contrast >= MIN_DELTA_E:
             seen.append(name)
