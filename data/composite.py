@@ -27,7 +27,7 @@ from skinfindings.data.composite_match import adapt_to_photo, skin_weight, trans
 from skinfindings.data.composite_skin import PhotoStats, analyse_photo, frame_interior, srgb_to_linear
 from skinfindings.data.licenses import licence_family, normalise_license
 from skinfindings.data.manifest import Record, read_manifest, sha256_file, write_manifest
-from skinfindings.data.photo import load_photo
+from skinfindings.data.photo import PhotoError, load_photo
 from skinfindings.data.synth import image_seed, pack_masks
 from skinfindings.data.synth_camera import albedo, shade
 from skinfindings.data.synth_findings import RENDERERS
@@ -226,10 +226,17 @@ def _why_not(job: PhotoJob, base_sha: str) -> str | None:
 
 def composite_photo(job: PhotoJob) -> tuple[list[Record], str | None]:
     """All composites of one real photo, or no records and the reason it was skipped."""
+    if not job.path.is_file():
+        return [], "file not found"
     base_sha = sha256_file(job.path)
     reason = _why_not(job, base_sha)
-    photo = working_photo(job.path) if reason is None else None
-    stats = analyse_photo(photo) if photo is not None else reason
+    if reason:
+        return [], reason
+    try:
+        photo = working_photo(job.path)
+    except PhotoError as error:  # one unreadable photo is a skipped row, not a failed run
+        return [], f"cannot be read: {error}"
+    stats = analyse_photo(photo)
     if isinstance(stats, str):
         return [], stats
     records = []

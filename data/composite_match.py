@@ -23,7 +23,7 @@ LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-RGB luminance
 
 
 def skin_weight(skin: np.ndarray) -> np.ndarray:
-    """0..1 weight of the drawn change: fading out over about 5 % of the photo inside the skin mask, exactly 0
+    """0..1 weight of the drawn change: fading out over about 4 % of the photo inside the skin mask, exactly 0
     outside it, so a finding that reaches the edge of the skin (a halo, a redness) ends softly, not with a cut."""
     sigma = max(1.0, max(skin.shape) / SKIN_FADE)
     reach = int(round(2 * sigma))

@@ -67,6 +67,9 @@ def base_manifest(tmp_path_factory) -> Path:
         records.append(Record(path=name, sha256=sha256_file(folder / name), labels=label, group=f"pad-patient-{patient}",
                               source="PAD-UFES-20 (test subset)", license="CC BY 4.0", attribution=BASE_ATTRIBUTION,
                               fitzpatrick="II", extra={"pen_marks": "yes"}))
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    records.append(Record(path="broken.jpg", labels=dict.fromkeys(FINDINGS, 0), group="pad-patient-p4",
+                          source="PAD-UFES-20 (test subset)", license="CC BY 4.0", attribution=BASE_ATTRIBUTION))
     return write_manifest(folder / "manifest.csv", records)
 
 
@@ -139,10 +142,10 @@ def test_provenance_is_carried_over(base_manifest, made):
         assert record.sha256 == sha256_file(manifest.resolve(record))
 
 
-def test_a_photo_without_skin_is_skipped_with_its_reason(made):
+def test_a_photo_without_skin_or_unreadable_is_skipped_with_its_reason(made):
     manifest, skipped = made
-    assert [path for path, _ in skipped] == ["blue.jpg"]
-    assert "no skin-coloured pixels" in skipped[0][1]
+    assert [path for path, _ in skipped] == ["blue.jpg", "broken.jpg"]
+    assert "no skin-coloured pixels" in skipped[0][1] and "cannot be read" in skipped[1][1]
     assert "blue.jpg" not in {r.extra["base_path"] for r in manifest.records}
     assert (manifest.root / "skipped.csv").read_text().count("blue.jpg") == 1
 
@@ -152,7 +155,7 @@ def test_command_line_writes_composites_and_reports_skips(base_manifest, tmp_pat
                        "--seed", "3", "--workers", "1", "--no-progress"])
     assert code == 0
     assert len(read_manifest(tmp_path / "cli" / "manifest.csv")) == 2
-    assert "skipped 1 photo(s)" in capsys.readouterr().out
+    assert "skipped 2 photo(s)" in capsys.readouterr().out
 
 
 def test_blur_and_noise_estimates_follow_the_photo():
