@@ -37,8 +37,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 64_000_000  # about 64 MP: larger than any phone photo, far below a bomb
 # Decoded bytes per photo (pixels x bytes per pixel, at least 3: every photo becomes 8-bit RGB).
 # 160 MB is a 53-MP 8-bit photo, so every 50-MP phone photo is read even without JPEG draft
-# scaling, and a 26-MP 16-bit colour one; two requests at once then stay far below a GB
-# (docs/performance.md measures the worst accepted cases).
+# scaling, and a 26-MP 16-bit colour one. The worst accepted photo then costs under 0.5 GB per
+# request above the loaded model (docs/performance.md, "Decoding memory per request").
 MAX_DECODED_BYTES = 160_000_000
 MIN_SIDE = 32  # below this there is nothing to assess
 MAX_FILE_BYTES = 60 * 1024 * 1024
