@@ -188,7 +188,9 @@ def bytes_per_pixel(image: Image.Image) -> int:
     Pillow reads 16-bit colour PNG/TIFF samples into an 8-bit mode, so their depth shows
     only in the raw mode of the file's tiles ("RGB;16B"). At least 3, because every photo
     ends up as 8-bit RGB, whatever its own depth."""
-    raw_modes = " ".join(str(tile.args) for tile in getattr(image, "tile", []) or [])
+    # A tile is (codec, extents, offset, args); args hold the raw mode. Indexed, not by name:
+    # Pillow before 11 used plain tuples.
+    raw_modes = " ".join(str(tile[3]) for tile in getattr(image, "tile", None) or [] if len(tile) > 3)
     if image.mode in ("I", "F"):
         bits = 32
     elif image.mode.startswith("I;16") or ";16" in raw_modes:
