@@ -24,7 +24,11 @@ def notice_html(meta: CheckpointMeta, result, flags) -> str:
     """
     present = result.present if result else []
     assessed = result.assessed if result else True
-    message = guidance.urgency(present, assessed, clean_flags(flags))
+    return urgency_html(meta, guidance.urgency(present, assessed, clean_flags(flags)))
+
+
+def urgency_html(meta: CheckpointMeta, message: guidance.Urgency) -> str:
+    """The notice for a given urgency (the recovery tab's comes from ``trends.series_urgency``)."""
     role = "alert" if message.level.key in ("urgent", "review") else "status"
     parts = [f'<div class="sf-notice sf-level-{message.level.key}" role="{role}" id="sf-provider-notice">']
     parts.append(f'<p class="sf-headline">{html.escape(message.headline)}</p>')

@@ -30,7 +30,7 @@ import gradio as gr  # noqa: E402
 
 from starlette.middleware import Middleware  # noqa: E402
 
-from skinfindings.app import about_tab, check_tab, presort_tab, security  # noqa: E402
+from skinfindings.app import about_tab, accessibility, check_tab, presort_tab, security, timeline_tab  # noqa: E402
 from skinfindings.app.about_tab import about_markdown  # noqa: E402, F401  (the app's public names, used by tests)
 from skinfindings.app.check_tab import UNCERTAINTY, PhotoResult, analyse, results_html  # noqa: E402, F401
 from skinfindings.app.inputs import clean_days, clean_flags, upload_source  # noqa: E402, F401
@@ -52,12 +52,14 @@ def build_app(predictor, settings: privacy.AppSettings | None = None) -> gr.Bloc
         notice = gr.HTML(notice_html(predictor.meta, None, []), js_on_load=None, elem_id="sf-notice")
         with gr.Tabs():
             check_tab.build(predictor, inbox, notice)
+            timeline_tab.build(predictor, inbox, notice)
             presort_tab.build(predictor)
             about_tab.build(predictor.meta)
     app.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     validators = {
         **check_tab.validators(settings.max_file_bytes, privacy.TICKETS),
         **presort_tab.validators(privacy.TICKETS),
+        **timeline_tab.validators(privacy.TICKETS),
     }
     security.guard_events(app, validators, privacy.TICKETS, settings.max_file_bytes)
     return app
@@ -69,7 +71,7 @@ def launch_kwargs(settings: privacy.AppSettings) -> dict:
     guard = Middleware(security.RequestGuard, tickets=privacy.TICKETS, max_file_bytes=settings.max_file_bytes)
     sweeper = privacy.UploadSweeper(privacy.TICKETS, settings.cache_seconds)
     app_kwargs = {"middleware": [guard], "lifespan": security.sweeping(sweeper)}
-    return {**privacy.launch_options(settings), "theme": theme, "css_paths": [STYLE_FILE], "app_kwargs": app_kwargs}
+    return {**privacy.launch_options(settings), "theme": theme, "css_paths": [STYLE_FILE], "head": accessibility.HEAD, "app_kwargs": app_kwargs}
 
 
 def __getattr__(name: str):

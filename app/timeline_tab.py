@@ -1,0 +1,273 @@
+"""The "Track my recovery" tab: several photos of the same area, each with its day, as one timeline.
+
+Each photo goes through the same Predictor, abstention and guidance as "Check a photo".
+The days are prefilled from the photo's capture date (EXIF DateTimeOriginal, read before
+the loader strips the metadata) and the treatment date the person enters; they stay
+editable, and the capture date itself is never kept or shown, only the day it gives.
+Trends and verdicts come from ``app/trends.py``, the plot from ``app/timeline_plot.py``,
+the download from ``app/report.py`` (built in memory, handed over as a ``data:`` link).
+"""
+
+from __future__ import annotations
+
+from skinfindings.app import privacy
+
+privacy.prepare_environment()  # before gradio is imported, whoever imports this module first
+
+import html  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from skinfindings.app import guidance, inputs, report, trends  # noqa: E402
+from skinfindings.app.inputs import GONE, clean_flags, upload_source  # noqa: E402
+from skinfindings.app.notice import model_status, notice_html, urgency_html  # noqa: E402
+from skinfindings.app.presort_tab import PHOTO_TYPES  # noqa: E402
+from skinfindings.app.priority import RED_FLAGS  # noqa: E402
+from skinfindings.app.timeline_plot import png_uri, timeline_png, verdicts_table  # noqa: E402
+from skinfindings.data.photo import PhotoError, capture_date  # noqa: E402
+
+MAX_PHOTOS = 60  # two months of daily photos; more is a clinic's job (skinfindings sort --patients)
+DAY_COLUMNS = ["Photo", "Day since the treatment"]
+EMPTY = '<div class="sf-timeline sf-empty"><p>Add photos, check their days and press <b>Show my recovery</b>.</p></div>'
+
+
+# ---------------------------------------------------------------- days
+
+
+def _own_upload(path: str) -> Path | None:
+    """The path of an upload not yet used (it holds a ticket, see privacy.UploadTickets); else None.
+
+    Reading the date does not use the ticket up: the photo itself is read when the timeline is drawn."""
+    resolved = Path(path).resolve()
+    in_folder = privacy.private_dir().resolve() in resolved.parents and resolved.is_file()
+    return resolved if in_folder and privacy.TICKETS.holds(resolved) else None
+
+
+def _prefilled_day(path: str, treated) -> str:
+    upload = _own_upload(path)
+    taken = capture_date(upload) if upload is not None and treated is not None else None
+    if taken is None:
+        return ""
+    try:
+        return str(trends.day_between(treated, taken))
+    except trends.DayError:
+        return ""  # a capture date outside the first year is left for the person to type (and be told why)
+
+
+def day_rows(uploads, treatment_date) -> list[list[str]]:
+    """One editable row per uploaded photo: its name and the day prefilled from its capture date, if any."""
+    try:
+        treated = trends.parse_date(treatment_date) if (treatment_date or "").strip() else None
+    except trends.DayError:
+        treated = None  # the message comes when the timeline is drawn; the days stay editable meanwhile
+    paths = [p for p in map(upload_source, uploads or []) if isinstance(p, str)]
+    return [[Path(p).name, _prefilled_day(p, treated)] for p in paths]
+
+
+def _prefill(uploads, treatment_date):
+    if not uploads:
+        return gr.update()  # uploads cleared after a check: the days typed so far stay
+    return day_rows(uploads, treatment_date)
+
+
+# ---------------------------------------------------------------- photos
+
+
+def read_photos(predictor, inbox: privacy.UploadInbox, uploads) -> list[report.TrackedPhoto]:
+    """Every upload through the Predictor; an unreadable or vanished file becomes a photo with a note."""
+    photos = []
+    for path in [p for p in map(upload_source, uploads or []) if isinstance(p, str)][:MAX_PHOTOS]:
+        name = Path(path).name
+        try:
+            prediction = predictor.predict(inbox.take(path), name=name)
+        except FileNotFoundError:
+            photos.append(report.TrackedPhoto(0, name, note=f"{GONE} Please add it again."))
+        except PhotoError as exc:
+            photos.append(report.TrackedPhoto(0, name, note=exc.user_message))
+        else:
+            photos.append(report.tracked_photo(prediction, day=0, name=name))
+    return photos
+
+
+def with_days(photos: list[report.TrackedPhoto], table) -> tuple[list[report.TrackedPhoto], list[str]]:
+    """The photos with the days from the table (row i is photo i), and a message for each day that is refused."""
+    rows = _table_rows(table)
+    dated, problems = [], []
+    for i, photo in enumerate(photos):
+        value = rows[i][1] if i < len(rows) and len(rows[i]) > 1 else ""
+        try:
+            dated.append(replace(photo, day=trends.check_day(value, photo.name)))
+        except trends.DayError as exc:
+            problems.append(str(exc))
+    return dated, problems
+
+
+def _table_rows(table) -> list[list]:
+    if table is None:
+        return []
+    if isinstance(table, dict):  # the API and preprocess=False send {"headers": ..., "data": ...}
+        table = table.get("data") or []
+    if hasattr(table, "values"):  # a pandas DataFrame
+        table = table.values.tolist()
+    return [list(row) for row in table]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _advice_html(photo: report.TrackedPhoto, procedure: str) -> str:
+    """The same guidance as "Check a photo", for the findings of the latest photo, worded for its day."""
+    cards = []
+    for finding in photo.present:
+        advice = guidance.finding_advice(finding, procedure, photo.day)
+        cards.append(
+            f'<div class="sf-finding" data-finding="{finding}"><h4>{html.escape(advice.headline)}</h4>'
+            f'<p class="sf-timing"><b>Timing.</b> {html.escape(advice.timing)}</p>'
+            f'<p class="sf-contact"><b>When to contact your provider.</b> {html.escape(advice.contact)}</p></div>'
+        )
+    if not cards:
+        return ""
+    return f"<h3>Guidance for your latest photo (day {photo.day})</h3>{''.join(cards)}"
+
+
+def timeline_html(photos: list[report.TrackedPhoto], procedure: str, flags: set[str], meta) -> str:
+    series = report.series_of(photos, procedure)
+    plot = png_uri(timeline_png(series, report.thresholds_of(photos)))
+    assessed = [p for p in sorted(photos, key=lambda p: p.day) if p.assessed]
+    advice = _advice_html(assessed[-1], series.procedure) if assessed else ""
+    page = report.build_report(photos, procedure, flags, model_status(meta))
+    link = report.download_link(page, report.REPORT_NAME, "Download the report for your provider (HTML)")
+    gaps = (f"<p>Photos that could not be assessed (days {', '.join(map(str, series.gaps))}) are gaps in the "
+            "timeline, marked ?, not photos without findings.</p>") if series.gaps else ""
+    return (
+        f'<div class="sf-timeline"><h3>Your recovery, finding by finding</h3>'
+        f'<img class="sf-tl-plot" src="{plot}" alt="Timeline of each finding by day since the treatment. The same '
+        f'information is in the table Trend per finding below.">{gaps}{verdicts_table(series)}'
+        f"<h3>Each photo</h3>{report.photos_table(photos)}{advice}<p>{link}</p>"
+        "<p class=\"sf-uncertainty\">The percentages are the model's own estimates, not measurements: it can miss a "
+        "finding or report one that is not there. Nothing here is a diagnosis.</p></div>"
+    )
+
+
+def render(meta, photos, table, procedure, flags):
+    """(notice, results) for the photos kept in the session and the days, treatment and signs as they are now."""
+    flags = clean_flags(flags)
+    procedure = procedure or guidance.UNKNOWN_PROCEDURE
+    if not photos:
+        return notice_html(meta, None, flags), EMPTY
+    dated, problems = with_days(photos, table)
+    if problems:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+        return notice_html(meta, None, flags), f'<div class="sf-timeline"><div class="sf-error" role="alert">' \
+            f"<h3>Some days need a look</h3><ul>{items}</ul></div></div>"
+    series = report.series_of(dated, procedure)
+    return urgency_html(meta, trends.series_urgency(series, flags)), timeline_html(dated, procedure, flags, meta)
+
+
+def track(predictor, inbox: privacy.UploadInbox, uploads, table, treatment_date, procedure, flags, kept):
+    """Read new uploads (then gone from the server) or reuse the photos already read in this session."""
+    photos = read_photos(predictor, inbox, uploads) if uploads else (kept or [])
+    notice, results = render(predictor.meta, photos, table, procedure, flags)
+    if (treatment_date or "").strip():
+        try:
+            trends.parse_date(treatment_date, "the date of the treatment")
+        except trends.DayError as exc:
+            results = f'<p class="sf-error" role="alert">{html.escape(str(exc))}</p>{results}'
+    return photos, None, notice, results
+
+
+def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
+    """The tab's controls and events, inside the caller's ``gr.Tabs``; ``notice`` is the shared provider notice."""
+    meta = predictor.meta
+    with gr.Tab("Track my recovery", id="timeline"):
+        # Inside the tab, like check_tab's (a State outside a tab mislabels the next tab in gradio 6.31).
+        kept = gr.State([])  # the photos as read: numbers and rebuilt thumbnails, never the files or their metadata
+        gr.Markdown(
+            "Add several photos of the same treated area, taken on different days. The app checks each one and "
+            "shows how each possible finding changes over time, compared with when your treatment usually causes it."
+        )
+        with gr.Row():
+            with gr.Column(scale=2):
+                procedure = gr.Dropdown(guidance.procedure_choices(), value=guidance.UNKNOWN_PROCEDURE,
+                                        label="Treatment you had", elem_id="sf-tl-procedure")
+                treatment_date = gr.Textbox(label="Date of the treatment (year-month-day, optional)",
+                                            placeholder="for example 2026-03-14: fills in the days from the photos",
+                                            max_lines=1, elem_id="sf-tl-date")
+                files = gr.File(label="Photos of the same area", file_count="multiple", file_types=PHOTO_TYPES,
+                                elem_id="sf-tl-files")
+                days = gr.Dataframe(headers=DAY_COLUMNS, datatype=["str", "str"], column_count=(2, "fixed"),
+                                    type="array", interactive=True,
+                                    label="Day of each photo since the treatment (0 = the same day); edit as needed",
+                                    elem_id="sf-tl-days")
+                flags = gr.CheckboxGroup([(text, key) for key, text in RED_FLAGS.items()],
+                                         label="Do you have any of these now? Tick all that apply.",
+                                         elem_id="sf-tl-flags")
+                show = gr.Button("Show my recovery", variant="primary", elem_id="sf-tl-track")
+            with gr.Column(scale=3):
+                results = gr.HTML(EMPTY, js_on_load=None, elem_id="sf-timeline")
+
+    gr.on(
+        [files.change, treatment_date.change],
+        _prefill,
+        [files, treatment_date],
+        [days],
+        api_name="prefill_days",  # its validator reads the uploads without using their tickets up
+        api_visibility="private",
+        preprocess=False,
+        queue=False,
+        show_progress="hidden",
+    )
+    show.click(
+        lambda *values: track(predictor, inbox, *values),
+        [files, days, treatment_date, procedure, flags, kept],
+        [kept, files, notice, results],
+        api_name="track_recovery",
+        preprocess=False,  # see inputs.upload_source
+        concurrency_id="model",
+    )
+    gr.on(
+        [days.input, procedure.input, flags.input],
+        lambda photos, table, p, f: render(meta, photos, table, p, f),
+        [kept, days, procedure, flags],
+        [notice, results],
+        api_name="update_recovery",  # named so that its inputs are validated too (see validators)
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+
+# ---------------------------------------------------------------- validation (security.guard_events)
+
+
+def _checked_form(table, treatment_date, procedure, flags) -> list:
+    rows = _table_rows(table)
+    cells_ok = all(isinstance(cell, (str, int, float, type(None))) for row in rows for cell in row)
+    if len(rows) > inputs.MAX_FILES or not cells_ok:
+        raise inputs.BadInput("The days must be a table of photo names and whole numbers of days.")
+    if treatment_date is not None and not isinstance(treatment_date, str):
+        raise inputs.BadInput("The date of the treatment must be text such as 2026-03-14.")
+    # The table goes on as sent: gradio checks its shape (DataframeData) itself, even without preprocessing.
+    return [table, treatment_date or "", inputs.parse_procedure(procedure), sorted(inputs.parse_flags(flags))]
+
+
+def validators(tickets: privacy.UploadTickets) -> dict:
+    """The tab's events by name -> the check of their raw inputs, like the other tabs'."""
+
+    def track_raw(raw: list) -> list:  # files, days, treatment date, procedure, flags, kept photos
+        checked = _checked_form(*raw[1:5])  # first: a refused form keeps the uploads' tickets for the retry
+        return [inputs.check_file_list(raw[0], tickets), *checked, raw[5]]
+
+    def update_raw(raw: list) -> list:  # kept photos, days, procedure, flags
+        table, _, procedure, flags = _checked_form(raw[1], None, raw[2], raw[3])
+        return [raw[0], table, procedure, flags]
+
+    def prefill_raw(raw: list) -> list:  # files, treatment date: only read (see _own_upload), never taken here
+        files = raw[0] or []
+        if not isinstance(files, list) or len(files) > inputs.MAX_FILES or not all(
+                isinstance(upload_source(item), str) for item in files):
+            raise inputs.BadInput(f"The photos must be a list of up to {inputs.MAX_FILES} uploaded files.")
+        return [files, _checked_form(None, raw[1], None, None)[1]]
+
+    return {"track_recovery": track_raw, "update_recovery": update_raw, "prefill_days": prefill_raw}

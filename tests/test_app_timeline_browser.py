@@ -1,0 +1,148 @@
+"""The "Track my recovery" tab and the accessibility of every tab, in headless Debian Chromium.
+
+    python -m pytest -q tests/test_app_timeline_browser.py
+    SKINFINDINGS_SCREENSHOTS=docs/screenshots python -m pytest -q tests/test_app_timeline_browser.py
+
+The accessibility check injects axe-core (``npm ci --prefix tests/js``; .ci/run does it) into
+the real page and fails on any serious or critical WCAG 2.1 A/AA violation. Without Chromium
+or axe-core the tests are skipped here and fail in CI (CI=true), like test_app_browser.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from test_app_browser import TIMEOUT_MS, app_url, browser, page, save_screenshot  # noqa: F401
+from test_report import MAKER, phone_jpeg
+
+AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+TABS = ["Check a photo", "Track my recovery", "Clinician pre-sort", "About"]
+
+
+def require_axe() -> Path:
+    if AXE.is_file():
+        return AXE
+    message = "axe-core is not installed (npm ci --prefix tests/js)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def serious_violations(page) -> list[dict]:
+    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now."""
+    page.add_script_tag(path=str(require_axe()))
+    return page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+            return result.violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                            nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+        }""",
+        WCAG_21_AA,
+    )
+
+
+@pytest.fixture(scope="module")
+def series_files(tmp_path_factory):
+    """Three photos of one area: two carry their capture date (days 1 and 4 after 2026-03-01), one does not."""
+    folder = tmp_path_factory.mktemp("timeline-photos")
+    files = []
+    for name, seed, taken in (("day1.jpg", 31, "2026:03:02 09:00:00"), ("day4.jpg", 32, "2026:03:05 18:30:00"),
+                              ("later.jpg", 33, None)):
+        path = folder / name
+        path.write_bytes(phone_jpeg(seed, taken))
+        files.append(path)
+    return files
+
+
+def open_timeline(page):
+    page.get_by_role("tab", name="Track my recovery").click()
+    page.locator("#sf-tl-files").wait_for()
+
+
+def set_day(page, row: int, value: str) -> None:
+    cell = page.locator(f'#sf-tl-days [data-testid="cell-{row}-1"]')
+    cell.dblclick()
+    field = cell.locator("input, textarea").first
+    field.fill(value)
+    field.press("Enter")
+
+
+def add_photos(page, files) -> None:
+    choose_procedure_in(page, "Microneedling")
+    page.locator("#sf-tl-date input, #sf-tl-date textarea").first.fill("2026-03-01")
+    page.locator("#sf-tl-files input[type=file]").set_input_files([str(p) for p in files])
+    expect(page.locator('#sf-tl-days [data-testid="cell-1-1"]')).to_have_text("4", timeout=TIMEOUT_MS)
+
+
+def choose_procedure_in(page, label: str) -> None:
+    page.locator("#sf-tl-procedure input").click()
+    page.get_by_role("option", name=label).click()
+
+
+def test_three_photos_with_days_give_the_plot_the_verdicts_and_the_report(page, series_files):
+    open_timeline(page)
+    add_photos(page, series_files)
+    days = page.locator("#sf-tl-days")
+    assert days.locator('[data-testid="cell-0-1"]').inner_text().strip() == "1"  # from the capture date
+    assert days.locator('[data-testid="cell-2-1"]').inner_text().strip() == ""  # no date in the file: typed
+    assert "2026" not in days.inner_text()  # the day is shown, never the capture date
+    page.locator("#sf-tl-track").click()
+    results = page.locator("#sf-timeline")
+    results.locator(".sf-error").wait_for()
+    assert "Please enter the day since the treatment for later.jpg" in results.inner_text()
+    set_day(page, 2, "12")
+    plot = results.locator("img.sf-tl-plot")
+    plot.wait_for()
+    assert "same information is in the table" in plot.get_attribute("alt")
+    verdicts = results.locator("table.sf-verdicts tbody tr")
+    expect(verdicts).to_have_count(5)
+    assert all(row.get_attribute("data-verdict") for row in verdicts.all())
+    text = results.inner_text()
+    assert "normal" not in text.lower() and MAKER not in text and "2026" not in text
+    notice = page.locator("#sf-provider-notice")
+    assert "provider" in notice.inner_text() and notice.is_visible()
+    if results.locator('tr[data-verdict="rising"], tr[data-verdict="late"]').count():
+        assert "Contact your provider soon" in notice.inner_text()  # a rising or late finding escalates
+    link = results.locator("a.sf-download")
+    with page.expect_download() as download:
+        link.click()
+    report = Path(download.value.path()).read_text(encoding="utf-8")
+    assert download.value.suggested_filename == "skinfindings-recovery-report.html"
+    assert "Not a diagnosis" in report and "days 1, 4, 12" in report and not re.search(r"https?:", report)
+    words = re.sub(r"data:[^\"]+", "", report)
+    assert MAKER not in words and "2026" not in words
+    save_screenshot(page, "track-my-recovery")
+    assert not serious_violations(page), serious_violations(page)  # the tab with its results, plot and tables
+
+
+def test_report_page_itself_is_accessible(page, browser, series_files):  # noqa: F811
+    """The downloaded report opened on its own, as the provider would."""
+    open_timeline(page)
+    add_photos(page, series_files)
+    set_day(page, 2, "12")
+    page.locator("#sf-tl-track").click()
+    href = page.locator("#sf-timeline a.sf-download").get_attribute("href")
+    context = browser.new_context()
+    report = context.new_page()
+    report.set_content(base64.b64decode(href.split(",", 1)[1]).decode("utf-8"))
+    assert report.locator("table.sf-verdicts").count() == 1
+    assert not serious_violations(report), serious_violations(report)
+    save_screenshot(report, "provider-report")
+    context.close()
+
+
+@pytest.mark.parametrize("tab", TABS)
+def test_every_tab_has_no_serious_or_critical_wcag_violation(page, tab):
+    page.get_by_role("tab", name=tab).click()
+    page.wait_for_timeout(500)  # the tab's content is drawn
+    violations = serious_violations(page)
+    assert not violations, violations
