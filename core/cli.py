@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("skinfindings.data.synth", "render the synthetic training set (CC0)"),
     "data": ("skinfindings.data.cli", "import / check / stats / card for data manifests"),
     "train": ("skinfindings.training.train", "train a model from manifests"),
+    "crossval": ("skinfindings.training.crossval", "grouped k-fold cross-validation on real photos, then the final model"),
     "evaluate": ("skinfindings.training.evaluate", "full evaluation report for a checkpoint on a manifest"),
     "compare": ("skinfindings.training.compare", "two evaluation reports side by side"),
     "export": ("skinfindings.model.export", "export the model (ONNX)"),
