@@ -69,19 +69,19 @@ def _row_html(position: int, row: SortRow) -> str:
         f'<tr class="{row.tier.key}"><td>{position}</td><td class=thumb>{_thumbnail_html(row.thumbnail)}</td>'
         f"<td><b>{html.escape(row.tier.label)}</b><br><span class=why>{flags}</span></td>"
         f"<td>{_findings_html(row)}</td>"
-        f"<td>{html.escape(row.name)}<br><span class=why>id {html.escape(row.photo_id)}{_patient_note(row)}</span>"
+        f"<td>{html.escape(row.name)}<br><span class=why>id {html.escape(row.photo_id)}{patient_note(row)}</span>"
         "</td></tr>"
     )
 
 
-def _patient_note(row: SortRow) -> str:
+def patient_note(row: SortRow) -> str:
     if row.patient is None:
         return ""
     day = "no day given" if row.day is None else f"day {row.day}"
     return f"<br>patient {html.escape(row.patient)}, {day}"
 
 
-def _patients_html(rows: Sequence[SortRow]) -> str:
+def patients_html(rows: Sequence[SortRow]) -> str:
     """One block per patient with a day on their photos: the small timeline and its verdicts, most urgent first."""
     series = patient_trends(rows)
     tiers = {p: min((r.tier for r in rows if r.patient == p), key=lambda t: t.rank) for p in series}
@@ -116,7 +116,7 @@ def write_html(rows: Sequence[SortRow], path: str | os.PathLike, model_note: str
 answers given; it can be wrong. Every photo still needs review by a clinician, and a photo with no finding
 recognised is not a photo of normal skin. Rules: see <code>app/priority.py</code>.</div>
 {note}<p>{len(ordered)} photos: {counts}.</p>
-{_patients_html(ordered)}
+{patients_html(ordered)}
 <table><thead><tr><th>#</th><th>Photo</th><th>Priority</th><th>Possible findings</th><th>Name</th></tr></thead>
 <tbody>
 {body}

@@ -17,6 +17,8 @@ import gradio as gr  # noqa: E402
 from skinfindings.app.check_tab import percent  # noqa: E402
 from skinfindings.app.inputs import GONE, check_file_list, upload_source  # noqa: E402
 from skinfindings.app.presort import data_uri  # noqa: E402
+from skinfindings.app.presort_html import patient_note, patients_html  # noqa: E402
+from skinfindings.app.presort_patients import PatientTable, read_patient_map  # noqa: E402
 from skinfindings.app.priority import TIERS  # noqa: E402
 from skinfindings.findings import FINDING_INFO, FINDINGS  # noqa: E402
 
@@ -39,7 +41,7 @@ def presort_html(rows, csv_bytes: bytes) -> str:
     )
     return (
         f'<div class="sf-presort"><p>{len(rows)} photos, most urgent first. A model estimate, not a triage decision: '
-        f"every photo still needs a person to look at it.</p><ul>{summary}</ul>{link}"
+        f"every photo still needs a person to look at it.</p><ul>{summary}</ul>{link}{patients_html(rows)}"
         f'<table class="sf-presort-table"><thead><tr><th>Priority</th><th>Photo</th><th>Name</th>{head}'
         f"<th>Note</th></tr></thead><tbody>{body}</tbody></table></div>"
     )
@@ -55,14 +57,20 @@ def _presort_row(row) -> str:
     note = row.error or row.abstain_reason or ""
     return (
         f'<tr class="sf-tier-{row.tier.key}"><td>{html.escape(row.tier.label)}</td><td>{thumb}</td>'
-        f"<td>{html.escape(str(row.name))}</td>{''.join(cells)}<td>{html.escape(note)}</td></tr>"
+        f"<td>{html.escape(str(row.name))}{patient_note(row)}</td>{''.join(cells)}<td>{html.escape(note)}</td></tr>"
     )
 
 
 def run_presort(predictor, paths: list[str]) -> str:
     from skinfindings.app.presort import presort, write_csv
 
-    rows = presort(predictor, paths)
+    # A .csv among the uploads is the patients list (file,patient,day or date + treatment_date; see docs/presort.md).
+    maps = [path for path in paths if path.lower().endswith(".csv")]
+    try:
+        patients = read_patient_map(maps[0]) if maps else PatientTable()
+    except ValueError as exc:
+        return f'<p class="sf-error" role="alert">{html.escape(str(exc).replace(maps[0], Path(maps[0]).name))}</p>'
+    rows = presort(predictor, paths, patients=patients)
     # write_csv wants a path: the file lives only as long as it takes to read it back.
     handle, csv_path = tempfile.mkstemp(suffix=".csv", dir=privacy.private_dir())
     os.close(handle)
@@ -98,9 +106,9 @@ def build(predictor) -> None:
             "could not be assessed listed, then the rest. For larger sets use `skinfindings sort`."
         )
         files = gr.File(
-            label="Photos or a .zip of photos",
+            label="Photos or a .zip of photos (and, optionally, a .csv of file,patient,day)",
             file_count="multiple",
-            file_types=PHOTO_TYPES + [".zip"],
+            file_types=PHOTO_TYPES + [".zip", ".csv"],
             elem_id="sf-presort-files",
         )
         sort = gr.Button("Sort by priority", variant="primary", elem_id="sf-sort")

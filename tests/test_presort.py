@@ -288,3 +288,17 @@ def test_a_bad_day_in_the_map_stops_before_sorting(clinic, tmp_path, untrained_c
     assert code == 2 and not (tmp_path / "r.csv").exists()
     err = capsys.readouterr().err
     assert message in err and f"{mapping} line 2" in err
+
+
+def test_the_apps_presort_tab_takes_a_patients_csv_among_the_uploads(clinic, tmp_path, redness_checkpoint):
+    from skinfindings.app import presort_tab
+
+    mapping = tmp_path / "patients.csv"
+    mapping.write_text("file,patient,day,treatment\np0.jpg,ana,1,microneedling\np1.jpg,ana,2,microneedling\n")
+    photos = [clinic / "ana" / "p0.jpg", clinic / "ana" / "p1.jpg"]
+    page = presort_tab.run_presort(Predictor(redness_checkpoint), [*map(str, photos), str(mapping)])
+    assert page.count("<tr class=") == 2  # the CSV is not sorted as a photo
+    assert "Patient ana" in page and "patient ana, day 2" in page and 'data-verdict="expected"' in page
+    mapping.write_text("file,patient,day\np0.jpg,ana,-1\n")
+    refused = presort_tab.run_presort(Predictor(redness_checkpoint), [*map(str, photos), str(mapping)])
+    assert "patients.csv line 2" in refused and "before the treatment" in refused and str(tmp_path) not in refused
