@@ -16,9 +16,11 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from test_app_browser import TIMEOUT_MS, app_url, browser, page, save_screenshot  # noqa: F401
+from skinfindings.data.synth import SynthConfig, render_sample
 from test_report import MAKER, phone_jpeg
 
 AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
@@ -52,13 +54,15 @@ def serious_violations(page) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def series_files(tmp_path_factory):
-    """Three photos of one area: two carry their capture date (days 1 and 4 after 2026-03-01), one does not."""
+    """Three renders of redness on one area: two carry their capture date (days 1 and 4 after 2026-03-01),
+    one does not (it is typed as day 12, after the window in which microneedling makes redness expected)."""
     folder = tmp_path_factory.mktemp("timeline-photos")
     files = []
     for name, seed, taken in (("day1.jpg", 31, "2026:03:02 09:00:00"), ("day4.jpg", 32, "2026:03:05 18:30:00"),
                               ("later.jpg", 33, None)):
+        render = render_sample(seed, SynthConfig(size=320, findings=("erythema",))).image
         path = folder / name
-        path.write_bytes(phone_jpeg(seed, taken))
+        path.write_bytes(phone_jpeg(seed, taken, Image.fromarray(render)))
         files.append(path)
     return files
 

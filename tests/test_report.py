@@ -21,7 +21,7 @@ TAKEN = "2026:03:05 09:41:07"
 MAKER = "PhoneMaker-XZ"
 
 
-def phone_jpeg(seed: int, taken: str | None = TAKEN) -> bytes:
+def phone_jpeg(seed: int, taken: str | None = TAKEN, image: Image.Image | None = None) -> bytes:
     """A JPEG as a phone writes it: DateTimeOriginal, the camera's make and a GPS position."""
     exif = Image.Exif()
     exif[0x010F] = MAKER
@@ -29,7 +29,7 @@ def phone_jpeg(seed: int, taken: str | None = TAKEN) -> bytes:
     if taken:
         exif.get_ifd(0x8769)[0x9003] = taken
     buffer = io.BytesIO()
-    skin_like(320, seed=seed).save(buffer, format="JPEG", quality=90, exif=exif)
+    (image or skin_like(320, seed=seed)).save(buffer, format="JPEG", quality=90, exif=exif)
     return buffer.getvalue()
 
 
