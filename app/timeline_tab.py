@@ -224,6 +224,7 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
         [files, days, treatment_date, procedure, flags, kept],
         [kept, files, notice, results],
         api_name="track_recovery",
+        api_visibility="private",  # the app's public API stays check_photo and presort (tests/test_app_logic.py)
         preprocess=False,  # see inputs.upload_source
         concurrency_id="model",
     )
