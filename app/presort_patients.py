@@ -105,7 +105,7 @@ def folder_patients(paths: Iterable[str | os.PathLike], treatment: str | None = 
         if not top.is_dir():
             continue
         for folder in sorted(p for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            prefix = f"{top.name}/{folder.name}/"
+            prefix = (PurePosixPath(top.name) / folder.name).as_posix() + "/"  # as collect_inputs names them
             table.by_folder[prefix] = PatientEntry(folder.name, None, treatment)
             days = folder / DAYS_FILE
             if days.is_file():

@@ -302,3 +302,15 @@ def test_the_apps_presort_tab_takes_a_patients_csv_among_the_uploads(clinic, tmp
     mapping.write_text("file,patient,day\np0.jpg,ana,-1\n")
     refused = presort_tab.run_presort(Predictor(redness_checkpoint), [*map(str, photos), str(mapping)])
     assert "patients.csv line 2" in refused and "before the treatment" in refused and str(tmp_path) not in refused
+
+
+def test_patient_folders_given_as_the_current_folder(clinic, monkeypatch):
+    from skinfindings.app.presort_patients import PatientEntry, folder_patients
+
+    (clinic / "ben" / "days.csv").write_text("file,day\np1.jpg,9\n")
+    monkeypatch.chdir(clinic)
+    table = folder_patients(["."], treatment="halo_laser")
+    names = {i.name for i in ps.collect_inputs(["."], exclude=table.sources)}
+    assert names == {"ana/p0.jpg", "ana/p1.jpg", "ben/p0.jpg", "ben/p1.jpg"}
+    assert table.lookup("ana/p0.jpg") == PatientEntry("ana", None, "halo_laser")  # in the folder, no day given
+    assert table.lookup("ben/p1.jpg").day == 9 and table.lookup("ben/p0.jpg").day is None
