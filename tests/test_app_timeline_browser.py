@@ -150,3 +150,19 @@ def test_every_tab_has_no_serious_or_critical_wcag_violation(page, tab):
     page.wait_for_timeout(500)  # the tab's content is drawn
     violations = serious_violations(page)
     assert not violations, violations
+
+
+def test_presort_tab_with_a_patients_csv_shows_the_patient_and_stays_accessible(page, series_files, tmp_path):
+    mapping = tmp_path / "patients.csv"
+    mapping.write_text("file,patient,day,treatment\nday1.jpg,ana,1,microneedling\nday4.jpg,ana,4,microneedling\n"
+                       "later.jpg,ana,12,microneedling\n")
+    page.get_by_role("tab", name="Clinician pre-sort").click()
+    page.locator("#sf-presort-files input[type=file]").set_input_files([*map(str, series_files), str(mapping)])
+    expect(page.locator("#sf-presort-files tr.file")).to_have_count(4, timeout=TIMEOUT_MS)
+    page.locator("#sf-sort").click()
+    table = page.locator("#sf-presort .sf-presort-table")
+    table.wait_for()
+    assert table.locator("tbody tr").count() == 3  # the CSV is the patients list, not a photo
+    assert "patient ana, day 12" in table.inner_text()
+    assert page.locator("#sf-presort section.patient table.sf-verdicts tbody tr").count() == 5
+    assert not serious_violations(page), serious_violations(page)
