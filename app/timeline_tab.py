@@ -132,12 +132,11 @@ def _advice_html(photo: report.TrackedPhoto, procedure: str) -> str:
     return f"<h3>Guidance for your latest photo (day {photo.day})</h3>{''.join(cards)}"
 
 
-def timeline_html(photos: list[report.TrackedPhoto], procedure: str, flags: set[str], meta) -> str:
-    series = report.series_of(photos, procedure)
+def timeline_html(series: trends.Series, photos: list[report.TrackedPhoto], flags: set[str], meta) -> str:
     plot = png_uri(timeline_png(series, report.thresholds_of(photos)))
     assessed = [p for p in sorted(photos, key=lambda p: p.day) if p.assessed]
     advice = _advice_html(assessed[-1], series.procedure) if assessed else ""
-    page = report.build_report(photos, procedure, flags, model_status(meta))
+    page = report.build_report(photos, series.procedure, flags, model_status(meta))
     link = report.download_link(page, report.REPORT_NAME, "Download the report for your provider (HTML)")
     gaps = (f"<p>Photos that could not be assessed (days {', '.join(map(str, series.gaps))}) are gaps in the "
             "timeline, marked ?, not photos without findings.</p>") if series.gaps else ""
@@ -158,12 +157,12 @@ def render(meta, photos, table, procedure, flags):
     if not photos:
         return notice_html(meta, None, flags), EMPTY
     dated, problems = with_days(photos, table)
-    if problems:
+    if problems:  # the notice still follows the warning signs; the timeline waits for usable days
         items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
-        return notice_html(meta, None, flags), f'<div class="sf-timeline"><div class="sf-error" role="alert">' \
-            f"<h3>Some days need a look</h3><ul>{items}</ul></div></div>"
+        message = f'<div class="sf-error" role="alert"><h3>Some days need a look</h3><ul>{items}</ul></div>'
+        return notice_html(meta, None, flags), f'<div class="sf-timeline">{message}</div>'
     series = report.series_of(dated, procedure)
-    return urgency_html(meta, trends.series_urgency(series, flags)), timeline_html(dated, procedure, flags, meta)
+    return urgency_html(meta, trends.series_urgency(series, flags)), timeline_html(series, dated, flags, meta)
 
 
 def track(predictor, inbox: privacy.UploadInbox, uploads, table, treatment_date, procedure, flags, kept):

@@ -81,6 +81,8 @@ def test_bad_days_are_refused_with_a_message(predictor, day, message):
     notice, results = timeline_tab.render(predictor.meta, kept, [["a.jpg", "2"], ["b.jpg", day]], "microneedling", [])
     assert message in results and 'role="alert"' in results and "sf-tl-plot" not in results
     assert "See your provider" in notice
+    notice, _ = timeline_tab.render(predictor.meta, kept, [["a.jpg", "2"], ["b.jpg", day]], "microneedling", ["pus"])
+    assert "Contact your provider now" in notice  # a day to fix never hides a warning sign
 
 
 def test_a_bad_treatment_date_is_said_and_nothing_crashes(predictor):
