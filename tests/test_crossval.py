@@ -10,6 +10,7 @@ import torch
 
 from skinfindings.data.manifest import read_manifest, write_manifest
 from skinfindings.findings import FINDINGS
+from skinfindings.model.checkpoint import read_meta
 from skinfindings.model.predictor import Predictor
 from skinfindings.model.transforms import resize_photo, to_tensor
 from skinfindings.data.photo import load_photo
@@ -82,6 +83,8 @@ def test_no_fold_model_trains_on_a_patient_it_scores(sources, tmp_path, monkeypa
     assert len(summary["synthetic_test_auroc_per_fold_model"]) == config.folds
     report = (tmp_path / "run" / "report-real" / "report.md").read_text()
     assert "out-of-fold" in report.lower()
+    recorded = read_meta(summary["checkpoint"]).metrics
+    assert any("out-of-fold" in name for name in recorded)
 
 
 def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, tmp_path):
@@ -106,7 +109,7 @@ def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, 
     np.testing.assert_allclose([result.probabilities[f] for f in FINDINGS], probabilities, atol=1e-5)
 
 
-def test_calibration_uses_real_photos_where_they_suffice_else_composites():
+def test_calibration_uses_real_photos_where_they_suffice_else_real_and_composites():
     labels = np.full((40, len(FINDINGS)), 0.0)
     labels[:10, FINDINGS.index("erythema")] = 1  # 10 real positives: enough
     labels[0, FINDINGS.index("milia")] = 1  # 1 real positive: not enough
@@ -114,7 +117,8 @@ def test_calibration_uses_real_photos_where_they_suffice_else_composites():
     pool = crossval.Pool(records=[None] * 40, paths=[""] * 40, labels=labels,
                          source=np.array([0] * 20 + [1] * 20), fold=np.zeros(40, int))
     _, masked, used = crossval.calibration_sets(pool, np.zeros_like(labels), np.arange(40))
-    assert used["erythema"] == "real" and used["milia"] == "composites"
+    assert used["erythema"] == "real" and used["milia"] == "real + composites"
     assert np.isnan(masked[20:, FINDINGS.index("erythema")]).all()  # composites do not calibrate erythema
-    assert np.isnan(masked[:20, FINDINGS.index("milia")]).all()
+    milia = masked[:, FINDINGS.index("milia")]
+    assert not np.isnan(milia).any() and milia[:20].sum() == 1  # real negatives stay in milia's calibration
     assert used["pustules"].startswith("none")

@@ -10,7 +10,7 @@ Grouped (by patient) k-fold cross-validation on real photos, then the final mode
   ``skinfindings evaluate --predictions`` reports. No photo is scored by a model that saw its patient.
 * Calibration where it holds: per finding, temperature and threshold are fitted on real
   out-of-fold predictions when the real photos carry enough positives and negatives (the evaluation's
-  minimum-evidence rule), else on held-out composites (milia, pustules). A fold's own rows are scored
+  minimum-evidence rule), else on real photos and held-out composites together (milia, pustules). A fold's own rows are scored
   with calibration fitted on the *other* folds' predictions; the final model's on all of them.
 * The trunk (early stages) stays frozen and its output is cached once for all folds (training/tail.py).
 
@@ -132,19 +132,27 @@ def draw_weights(pool: Pool, rows: np.ndarray, source_weights: list[float]) -> n
 
 
 def calibration_sets(pool: Pool, logits: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Labels masked per finding so each is calibrated on real photos where they suffice, else composites."""
+    """Labels masked per finding: real photos alone where they hold enough positives and negatives; else real
+    photos and composites together (the composites bring the positives, the real photos keep their negatives:
+    calibrated on composites alone, a threshold flagged milia on most real photos, which have none)."""
     labels = pool.labels[rows].copy()
+    real = pool.source[rows] == 0
     used = {}
     for i, finding in enumerate(FINDINGS):
-        for source in (0, 1):
-            y = labels[pool.source[rows] == source, i]
-            if np.sum(y == 1) >= MIN_POSITIVES and np.sum(y == 0) >= MIN_NEGATIVES:
-                labels[pool.source[rows] != source, i] = np.nan
-                used[finding] = SOURCES[source]
-                break
+        y_real, y_all = labels[real, i], labels[pool.source[rows] <= 1, i]
+        if _enough(y_real):
+            labels[~real, i] = np.nan
+            used[finding] = "real"
+        elif _enough(y_all):
+            labels[pool.source[rows] > 1, i] = np.nan
+            used[finding] = "real + composites"
         else:
             used[finding] = "none (too few positives or negatives): default 0.5"
     return logits[rows], labels, used
+
+
+def _enough(y: np.ndarray) -> bool:
+    return bool(np.sum(y == 1) >= MIN_POSITIVES and np.sum(y == 0) >= MIN_NEGATIVES)
 
 
 def fit_calibration(pool: Pool, logits: np.ndarray, rows: np.ndarray, sensitivity: float):
@@ -167,6 +175,7 @@ def quality_gate(paths: list[str], input_size: int) -> list[str]:
 def fresh_model(config: CrossValConfig) -> tuple[torch.nn.Module, dict, list[float], list[float]]:
     """The starting model, where its weights came from, and the input normalisation they expect."""
     spec = architecture(config.arch)
+    torch.manual_seed(config.seed)  # the fresh head's initial weights: the same run gives the same model
     if config.init == "pretrained":
         if spec.pretrained is None:
             raise SystemExit(f"crossval: {config.arch} has no pretrained weights; give --init CHECKPOINT")
@@ -271,20 +280,26 @@ def run(config: CrossValConfig) -> dict:
                "synthetic_test_auroc_per_fold_model": synthetic_auroc,
                "counts": {SOURCES[s]: int(np.sum(pool.source == s)) for s in range(len(SOURCES))},
                "command": _command()}
-    if config.final:
-        everything = np.flatnonzero(pool.fold != SYNTHETIC_TEST)
-        train_on(prepared, config, everything, config.seed + 1000)
-        summary["checkpoint"] = str(_save_final(prepared, config, logits, out))
     if config.report and "real" in summary["predictions"]:
         from skinfindings.training.evaluate_runs import EvalConfig, evaluate_predictions_file
 
         # Marker ink is a shortcut a model could learn (PAD-UFES-20 marks lesions): break results down by it.
         by = tuple(c for c in ("pen_marks",) if c in pool.records[0].extra)
-        evaluate_predictions_file(summary["predictions"]["real"], config.real, None, out / "report-real",
-                                  EvalConfig(by=by, input_size=config.input_size),
-                                  command=f"skinfindings evaluate --predictions {out / 'oof.csv'} --manifest "
-                                          f"{config.real}{''.join(f' --by {c}' for c in by)} --out {out / 'report-real'}")
+        report_command = (f"skinfindings evaluate --predictions {out / 'oof.csv'} --manifest {config.real}"
+                          f"{''.join(f' --by {c}' for c in by)} --out {out / 'report-real'}")
+        report = evaluate_predictions_file(summary["predictions"]["real"], config.real, None, out / "report-real",
+                                           EvalConfig(by=by, input_size=config.input_size), command=report_command)
         summary["report"] = str(out / "report-real" / "report.md")
+    if config.final:
+        everything = np.flatnonzero(pool.fold != SYNTHETIC_TEST)
+        train_on(prepared, config, everything, config.seed + 1000)
+        summary["checkpoint"] = str(_save_final(prepared, config, logits, out))
+        if config.report and "real" in summary["predictions"]:
+            from skinfindings.training.evaluate import record_in_checkpoint
+
+            # The headline the app's About tab shows: out-of-fold, so no photo was scored by a model that saw it.
+            record_in_checkpoint(summary["checkpoint"], f"real photos, out-of-fold ({config.folds}-fold by patient)",
+                                 report, report_command)
     summary["seconds"] = round(time.time() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"crossval: done in {summary['seconds']:.0f} s; out-of-fold AUROC (real photos): "
