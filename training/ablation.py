@@ -31,7 +31,7 @@ from skinfindings.model.predictor import Predictor
 from skinfindings.model.registry import build_model
 from skinfindings.training import crossval
 from skinfindings.training.crossval import SOURCES, SYNTHETIC_TEST, CrossValConfig
-from skinfindings.training.metrics import macro, per_finding_auroc
+from skinfindings.training.metrics import macro
 from skinfindings.training.paired import paired_comparison
 
 DATA = {"synthetic only": (2,), "+ real": (0, 2), "+ real + composites": (0, 1, 2)}
@@ -85,7 +85,7 @@ def measure_cell(prepared: crossval.Prepared, config: CrossValConfig, sources: t
     pool = prepared.pool
     logits, synthetic_auroc = crossval.out_of_fold_logits(prepared, config, sources)
     written = crossval.write_out_of_fold(prepared, config, logits, out)
-    probs, thresholds = crossval._out_of_fold_calibrated(pool, logits, config)
+    probs, thresholds = crossval.out_of_fold_calibrated(pool, logits, config)
     result = {"synthetic_test_macro_auroc": float(np.mean([macro(a) for a in synthetic_auroc])),
               "predictions": written, "logits": logits}
     for source in (0, 1):
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     config = CrossValConfig(**winner["config"])
     everything = np.flatnonzero(np.isin(prepared.pool.source, winner["sources"]) & (prepared.pool.fold != SYNTHETIC_TEST))
     crossval.train_on(prepared, config, everything, config.seed + 1000)
-    path = crossval._save_final(prepared, config, winner["logits"], out / "winner", winner["sources"])
+    path = crossval.save_final(prepared, config, winner["logits"], out / "winner", winner["sources"])
     print(f"ablation: winner {winner['arm']} {winner['size']} px {winner['data']} -> {path}")
     return 0
 

@@ -248,7 +248,7 @@ def out_of_fold_logits(prepared: Prepared, config: CrossValConfig, trained_sourc
 def write_out_of_fold(prepared: Prepared, config: CrossValConfig, logits: np.ndarray, out: Path) -> dict:
     """OUT/oof.csv (real photos, with the abstention gate) and OUT/oof-composites.csv; returns their paths."""
     pool = prepared.pool
-    probabilities, thresholds = _out_of_fold_calibrated(pool, logits, config)
+    probabilities, thresholds = out_of_fold_calibrated(pool, logits, config)
     about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": prepared.origin,
              "arch": config.arch, "input_size": config.input_size, "trained": True,
              "status": f"out-of-fold predictions of {config.folds}-fold cross-validation grouped by patient"}
@@ -293,7 +293,7 @@ def run(config: CrossValConfig) -> dict:
     if config.final:
         everything = np.flatnonzero(pool.fold != SYNTHETIC_TEST)
         train_on(prepared, config, everything, config.seed + 1000)
-        summary["checkpoint"] = str(_save_final(prepared, config, logits, out))
+        summary["checkpoint"] = str(save_final(prepared, config, logits, out))
         if config.report and "real" in summary["predictions"]:
             from skinfindings.training.evaluate import record_in_checkpoint
 
@@ -307,7 +307,7 @@ def run(config: CrossValConfig) -> dict:
     return summary
 
 
-def _out_of_fold_calibrated(pool: Pool, logits: np.ndarray, config: CrossValConfig):
+def out_of_fold_calibrated(pool: Pool, logits: np.ndarray, config: CrossValConfig):
     """Each fold's rows calibrated with temperatures/thresholds fitted on the other folds only."""
     probabilities = np.full_like(logits, np.nan)
     thresholds = np.full_like(logits, np.nan)
@@ -320,7 +320,7 @@ def _out_of_fold_calibrated(pool: Pool, logits: np.ndarray, config: CrossValConf
     return probabilities, thresholds
 
 
-def _save_final(prepared: Prepared, config: CrossValConfig, logits: np.ndarray, out: Path,
+def save_final(prepared: Prepared, config: CrossValConfig, logits: np.ndarray, out: Path,
                 trained_sources=(0, 1, 2)) -> Path:
     """The model trained on everything, calibrated on all out-of-fold predictions."""
     pool = prepared.pool
