@@ -11,6 +11,10 @@ The winner is picked by a rule fixed before the run: the highest out-of-fold mac
 over the findings they can measure, among cells within the latency budget; its final model (trained on
 everything, calibrated on all out-of-fold predictions) is written to OUT/winner/. Picking among cells on
 the same folds that report them flatters the winner a little; the docs say so.
+
+"Today's model" is ``--previous``: the synthetic-only mobilenet_v3_small the ablation was run against,
+kept in git history (``git show f43ca7a:model/weights/skinfindings-demo.json > runs/previous/model.json``,
+likewise the ``.safetensors``); the shipped checkpoint has since been replaced by the ablation's pick.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import numpy as np
 import torch
 
 from skinfindings.findings import FINDINGS
-from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT
 from skinfindings.model.predictor import Predictor
 from skinfindings.model.registry import build_model
 from skinfindings.training import crossval
@@ -41,17 +44,17 @@ DATA = {"synthetic only": (2,), "+ real": (0, 2), "+ real + composites": (0, 1, 
 class Arm:
     name: str
     arch: str
-    init: str  # "pretrained" or "shipped"
+    init: str  # "pretrained" or "previous" (fine-tuned from --previous)
     cut: int
 
 
-ARMS = (Arm("from scratch (mobilenet_v3_small, today's weights)", "mobilenet_v3_small", "shipped", 9),
+ARMS = (Arm("from scratch (mobilenet_v3_small, today's weights)", "mobilenet_v3_small", "previous", 9),
         Arm("pretrained EfficientNet-Lite0", "efficientnet_lite0", "pretrained", 7))
 
 
-def today(pool: crossval.Pool, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-    """The shipped model's calibrated probabilities, thresholds and assessed flags on ``rows``."""
-    predictor = Predictor(DEFAULT_CHECKPOINT, backend="torch")
+def today(checkpoint: str, pool: crossval.Pool, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """The previous model's calibrated probabilities, thresholds and assessed flags on ``rows``."""
+    predictor = Predictor(checkpoint, backend="torch")
     results = predictor.predict_many([pool.paths[i] for i in rows])
     probs = np.array([[r.probabilities.get(f, np.nan) for f in FINDINGS] for r in results])
     return probs, np.asarray(predictor.meta.thresholds), [r.error is None and r.abstention is None for r in results]
@@ -150,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", required=True)
     parser.add_argument("--composites", required=True)
     parser.add_argument("--synthetic", required=True)
+    parser.add_argument("--previous", required=True, help="the model to compare against (and fine-tune), .json")
     parser.add_argument("--out", default="runs/ablation")
     parser.add_argument("--doc", default="docs/ablation.md")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     for arm in ARMS:
         for size in args.sizes:
             config = CrossValConfig(real=args.real, composites=args.composites, synthetic=args.synthetic, out=str(out),
-                                    arch=arm.arch, init="pretrained" if arm.init == "pretrained" else str(DEFAULT_CHECKPOINT),
+                                    arch=arm.arch, init="pretrained" if arm.init == "pretrained" else args.previous,
                                     input_size=size, cut=arm.cut, views=args.views, epochs=args.epochs,
                                     samples_per_epoch=args.samples_per_epoch, synthetic_limit=args.synthetic_limit,
                                     threads=args.threads)
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 baseline = {}
                 for source in (0, 1):
                     rows = np.flatnonzero((prepared.pool.source == source) & (prepared.pool.fold >= 0))
-                    probs, thresholds, assessed = today(prepared.pool, rows)
+                    probs, thresholds, assessed = today(args.previous, prepared.pool, rows)
                     baseline[source] = (rows, probs, thresholds, np.array(assessed))
             for data, sources in DATA.items():
                 cell_out = out / f"{arm.arch}-{size}px-{data.replace(' ', '').replace('+', 'plus-')}"
