@@ -95,7 +95,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
-def _stored(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def stored_tensor(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Large float tensors in the storage dtype; small ones (BatchNorm, depthwise, head bias) stay float32.
 
     Rounding the small tensors too moved EfficientNet-Lite0's probabilities by over 0.01 (the limit in
@@ -110,7 +110,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) ->
     json_path.parent.mkdir(parents=True, exist_ok=True)
     if meta.weights_dtype not in STORAGE_DTYPES:
         raise CheckpointError(f"weights_dtype must be one of {sorted(STORAGE_DTYPES)}")
-    state = {k: _stored(v, STORAGE_DTYPES[meta.weights_dtype]).detach().cpu().contiguous()
+    state = {k: stored_tensor(v, STORAGE_DTYPES[meta.weights_dtype]).detach().cpu().contiguous()
              for k, v in unwrap(model).state_dict().items()}
     save_file(state, str(weights_path), metadata={"format_version": str(FORMAT_VERSION), "arch": meta.arch})
     meta.weights_sha256 = sha256_file(weights_path)

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skinfindings.data.photo import PhotoError, PhotoSource, load_photo_sized
+from skinfindings.data.photo import PhotoError, PhotoSource
 from skinfindings.findings import FINDINGS
 from skinfindings.model import quality
 from skinfindings.model.backends import select_backend
 from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
 from skinfindings.model.quality import Abstention
-from skinfindings.model.transforms import resize_photo, to_tensor
+from skinfindings.model.transforms import prepare_photo, to_tensor
 
 
 @dataclass
@@ -92,8 +92,7 @@ class Predictor:
 
     def prepare(self, photo: PhotoSource) -> tuple[np.ndarray, tuple[int, int]]:
         """Decode safely and resize to the model's input; raises PhotoError."""
-        image, stored_size = load_photo_sized(photo, draft_size=self.input_size)
-        return resize_photo(image, self.input_size), stored_size
+        return prepare_photo(photo, self.input_size)
 
     def tensor(self, pixels: np.ndarray) -> torch.Tensor:
         return to_tensor(pixels, tuple(self.meta.mean), tuple(self.meta.std))

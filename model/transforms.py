@@ -25,6 +25,17 @@ def resize_photo(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+def prepare_photo(source, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A photo as the model sees it: safe decode (draft mode to ``size``), then ``resize_photo``.
+
+    Returns the pixels and the photo's stored size (the abstention gate needs it). Raises PhotoError.
+    """
+    from skinfindings.data.photo import load_photo_sized  # data/ depends on nothing in model/
+
+    image, stored_size = load_photo_sized(source, draft_size=size)
+    return resize_photo(image, size), stored_size
+
+
 def to_tensor(pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """HWC uint8 -> normalised CHW float32 tensor."""
     array = pixels.astype(np.float32) / 255.0

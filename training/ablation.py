@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from skinfindings.findings import FINDINGS
+from skinfindings.model.checkpoint import stored_tensor
 from skinfindings.model.predictor import Predictor
 from skinfindings.model.registry import build_model
 from skinfindings.training import crossval
@@ -80,15 +81,14 @@ def forward_ms(arch: str, size: int, repeats: int = 15) -> float:
 def size_mb(arch: str) -> float:
     """Checkpoint size with large tensors in float16 (how a shipped checkpoint is stored)."""
     state = build_model(arch, len(FINDINGS)).state_dict()
-    return sum(v.numel() * (2 if v.is_floating_point() and v.numel() > 4096 else v.element_size())
-               for v in state.values()) / 2 ** 20
+    return sum(stored_tensor(v, torch.float16).nbytes for v in state.values()) / 2 ** 20
 
 
 def measure_cell(prepared: crossval.Prepared, config: CrossValConfig, sources: tuple, baseline: dict, out: Path) -> dict:
     pool = prepared.pool
     logits, synthetic_auroc = crossval.out_of_fold_logits(prepared, config, sources)
-    written = crossval.write_out_of_fold(prepared, config, logits, out)
     probs, thresholds = crossval.out_of_fold_calibrated(pool, logits, config)
+    written = crossval.write_out_of_fold(prepared, config, probs, thresholds, out)
     result = {"synthetic_test_macro_auroc": float(np.mean([macro(a) for a in synthetic_auroc])),
               "predictions": written, "logits": logits}
     for source in (0, 1):

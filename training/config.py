@@ -48,20 +48,36 @@ def _arg_type(hint) -> dict:
     return {"type": hint}
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Train a skin-findings model from manifests.")
-    parser.add_argument("--config", help="JSON file of TrainConfig fields (command-line flags override it)")
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
+def add_fields(parser: argparse.ArgumentParser, cls) -> argparse.ArgumentParser:
+    """One ``--flag`` per field of the dataclass ``cls``; unset flags stay None so defaults come from ``cls``.
+
+    A field without a default is a required flag.
+    """
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, required=True, **_arg_type(hints[f.name]))
+            continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None,
                             help=f"default: {default}", **_arg_type(hints[f.name]))
     return parser
 
 
+def given(args: argparse.Namespace) -> dict:
+    """The flags actually given on the command line."""
+    return {k: v for k, v in vars(args).items() if v is not None}
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Train a skin-findings model from manifests.")
+    parser.add_argument("--config", help="JSON file of TrainConfig fields (command-line flags override it)")
+    return add_fields(parser, TrainConfig)
+
+
 def resolve(args: argparse.Namespace) -> TrainConfig:
     values = json.loads(Path(args.config).read_text()) if args.config else {}
-    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
+    values.update({k: v for k, v in given(args).items() if k != "config"})
     config = TrainConfig(**values)
     if not config.manifests:
         raise SystemExit("train: give at least one --manifests CSV")

@@ -32,13 +32,13 @@ import numpy as np
 import torch
 
 from skinfindings.data.manifest import Manifest, Record, read_manifest
-from skinfindings.data.photo import load_photo_sized
 from skinfindings.data.splits import grouped_folds
 from skinfindings.findings import FINDINGS
 from skinfindings.model import quality
 from skinfindings.model.checkpoint import CheckpointMeta, DataSource, load_checkpoint, save_checkpoint
 from skinfindings.model.registry import architecture, build_model
-from skinfindings.model.transforms import resize_photo
+from skinfindings.model.transforms import prepare_photo
+from skinfindings.training import config as config_module
 from skinfindings.training.calibrate import calibrate
 from skinfindings.training.metrics import MIN_NEGATIVES, MIN_POSITIVES, per_finding_auroc
 from skinfindings.training.predictions import Predictions, write_predictions
@@ -166,8 +166,7 @@ def quality_gate(paths: list[str], input_size: int) -> list[str]:
     """The Predictor's abstention gate on each photo (reason code or ""), so out-of-fold rows match it."""
     reasons = []
     for path in paths:
-        image, size = load_photo_sized(path, draft_size=input_size)
-        abstention, _ = quality.assess(resize_photo(image, input_size), size)
+        abstention, _ = quality.assess(*prepare_photo(path, input_size))
         reasons.append("" if abstention is None else abstention.code)
     return reasons
 
@@ -245,10 +244,11 @@ def out_of_fold_logits(prepared: Prepared, config: CrossValConfig, trained_sourc
     return logits, synthetic_auroc
 
 
-def write_out_of_fold(prepared: Prepared, config: CrossValConfig, logits: np.ndarray, out: Path) -> dict:
-    """OUT/oof.csv (real photos, with the abstention gate) and OUT/oof-composites.csv; returns their paths."""
+def write_out_of_fold(prepared: Prepared, config: CrossValConfig, probabilities: np.ndarray, thresholds: np.ndarray,
+                      out: Path) -> dict:
+    """OUT/oof.csv (real photos, with the abstention gate) and OUT/oof-composites.csv from calibrated
+    out-of-fold probabilities and per-row thresholds (``out_of_fold_calibrated``); returns their paths."""
     pool = prepared.pool
-    probabilities, thresholds = out_of_fold_calibrated(pool, logits, config)
     about = {"command": _command(), "config": dataclasses.asdict(config), "backbone": prepared.origin,
              "arch": config.arch, "input_size": config.input_size, "trained": True,
              "status": f"out-of-fold predictions of {config.folds}-fold cross-validation grouped by patient"}
@@ -273,7 +273,7 @@ def run(config: CrossValConfig) -> dict:
     prepared = prepare(config)
     pool = prepared.pool
     logits, synthetic_auroc = out_of_fold_logits(prepared, config)
-    summary = {"predictions": write_out_of_fold(prepared, config, logits, out),
+    summary = {"predictions": write_out_of_fold(prepared, config, *out_of_fold_calibrated(pool, logits, config), out),
                "out_of_fold_auroc_uncalibrated": {
                    SOURCES[s]: per_finding_auroc(pool.labels[rows], logits[rows])
                    for s in (0, 1) if len(rows := np.flatnonzero((pool.source == s) & (pool.fold >= 0)))},
@@ -353,22 +353,12 @@ def _command() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skinfindings crossval", description=__doc__.split("\n\n")[1])
-    for f in dataclasses.fields(CrossValConfig):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        flag = f"--{f.name.replace('_', '-')}"
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes"), default=default,
-                                metavar="BOOL", help=f"default: {default}")
-        elif isinstance(default, list):
-            parser.add_argument(flag, dest=f.name, type=float, nargs=len(SOURCES), default=default,
-                                help=f"one per source {SOURCES}; default: {default}")
-        else:
-            parser.add_argument(flag, dest=f.name, type=type(default) if default is not None else str,
-                                required=default is None, default=default, help=f"default: {default}")
-    return parser
+    return config_module.add_fields(parser, CrossValConfig)
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(CrossValConfig(**vars(build_parser().parse_args(argv))))
+    config = CrossValConfig(**config_module.given(build_parser().parse_args(argv)))
+    if len(config.source_weights) != len(SOURCES):
+        raise SystemExit(f"crossval: --source-weights needs one weight per source {SOURCES}")
+    run(config)
     return 0

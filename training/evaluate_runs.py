@@ -70,11 +70,9 @@ class PhotoReader:
     decode_workers: int = 2
 
     def prepare(self, path) -> tuple[np.ndarray, tuple[int, int]]:
-        from skinfindings.data.photo import load_photo_sized
-        from skinfindings.model.transforms import resize_photo
+        from skinfindings.model.transforms import prepare_photo
 
-        image, stored_size = load_photo_sized(path, draft_size=self.input_size)
-        return resize_photo(image, self.input_size), stored_size
+        return prepare_photo(path, self.input_size)
 
 
 def run_predictor(predictor, paths: Sequence[Path], names: Sequence[str], chunk: int = 256,

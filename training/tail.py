@@ -21,9 +21,8 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from skinfindings.data.photo import load_photo
 from skinfindings.model.registry import Architecture
-from skinfindings.model.transforms import resize_photo, to_tensor
+from skinfindings.model.transforms import prepare_photo, to_tensor
 from skinfindings.training.augment import train_preset
 from skinfindings.training.loop import lr_at, masked_bce
 
@@ -78,7 +77,7 @@ class FeatureCache:
         self.features: list[torch.Tensor] = []
         augments = [None] + [train_preset(seed=seed * 1000 + v) for v in range(1, views + 1)]
         with tqdm(total=len(paths) * len(augments), desc=f"trunk features {input_size}px", disable=not progress) as bar:
-            photos = [resize_photo(load_photo(p, draft_size=input_size), input_size) for p in paths]
+            photos = [prepare_photo(p, input_size)[0] for p in paths]
             for augment in augments:
                 chunks = []
                 for start in range(0, len(photos), batch_size):
