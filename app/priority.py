@@ -17,9 +17,9 @@ then a higher probability of any finding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection
+from typing import Collection, Mapping
 
-from skinfindings.findings import FINDING_INFO, FINDINGS
+from skinfindings.findings import FINDING_INFO, FINDINGS, LIKELY, NOT_SEEN, POSSIBLE
 
 RED_FLAGS: dict[str, str] = {
     "pain": "Pain that is getting worse instead of better",
@@ -78,3 +78,80 @@ def sort_key(tier: Tier, probabilities: dict[str, float]) -> tuple[int, float, f
     escalating = max((probabilities.get(f, 0.0) for f in ESCALATING), default=0.0)
     anything = max(probabilities.values(), default=0.0)
     return (tier.rank, -escalating, -anything)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one photo (with its answers and its series) means for the people who read it.
+
+    The one decision the provider notice, the finding cards, the provider report, the pre-sort worklist and the
+    evaluation's decision-level results all read (``decide``), so they cannot disagree.
+    """
+
+    tier: Tier
+    reasons: tuple[str, ...]  # why the photo is in its tier, in clinician words ("likely pustules 0.82")
+    watch: tuple[str, ...]  # escalating findings that are only *possible*: named, with what to watch for
+
+
+def expected_now(finding: str, procedure: str | None, day: int | None) -> bool:
+    """True when the treatment makes this finding part of the usual healing course on this day (guidance.json);
+    False when the treatment or the day is unknown, or the day lies outside the window."""
+    if procedure is None or day is None:
+        return False
+    from skinfindings.app.guidance import guidance  # guidance imports this module's red flags
+
+    timing = guidance().findings[finding].timing.get(procedure)
+    if timing is None or not timing.expected or day < timing.first_day:
+        return False
+    return timing.last_day is None or day <= timing.last_day
+
+
+def decide(
+    levels: Mapping[str, str],
+    assessed: bool,
+    probabilities: Mapping[str, float] | None = None,
+    *,
+    red_flags: Collection[str] = frozenset(),
+    procedure: str | None = None,
+    day: int | None = None,
+    rising_or_late: Collection[str] = (),
+) -> Decision:
+    """The tier for one photo from its per-finding levels (``Prediction.levels``), the red-flag answers, the
+    treatment and day, and the findings a series shows rising or late (``app/trends.py``).
+
+    Only a *likely* pustule, a *likely* crust outside its expected window, a rising or late course or a red flag
+    raises the level; a *possible* escalating finding is named to watch for (and sorted to "check" in the
+    worklist), so a weak signal does not frighten anyone on its own.
+    """
+    red_flags = set(red_flags)
+    unknown = red_flags - set(RED_FLAGS)
+    if unknown:
+        raise ValueError(f"unknown red flag(s) {sorted(unknown)}; known: {sorted(RED_FLAGS)}")
+    probabilities = probabilities or {}
+    levels = levels if assessed else {}
+
+    def said(finding: str) -> str:
+        p = probabilities.get(finding)
+        return f"{levels[finding]} {finding}" + (f" {p:.2f}" if p is not None else "")
+
+    reasons = [f"red flag: {flag.replace('_', ' ')}" for flag in RED_FLAGS if flag in red_flags]
+    raising = [f for f in ESCALATING if levels.get(f) == LIKELY and not expected_now(f, procedure, day)]
+    reasons += [said(f) for f in raising]
+    reasons += [f"{finding} rising or later than expected" for finding in rising_or_late]
+    # A crust inside its expected window is part of healing: neither raised nor something to watch.
+    watch = tuple(f for f in ESCALATING if f not in raising and levels.get(f) in (LIKELY, POSSIBLE)
+                  and not expected_now(f, procedure, day))
+    if red_flags:
+        tier = TIER_BY_KEY["urgent"]
+    elif raising or rising_or_late:
+        tier = TIER_BY_KEY["review"]
+    elif not assessed:
+        tier, reasons = TIER_BY_KEY["check"], reasons + ["photo could not be assessed"]
+    elif watch:
+        tier = TIER_BY_KEY["check"]
+    else:
+        seen = [f for f in FINDINGS if levels.get(f, NOT_SEEN) != NOT_SEEN]
+        tier = TIER_BY_KEY["routine" if seen else "routine-none"]
+    if tier.key not in ("urgent", "review"):
+        reasons += [said(f) for f in FINDINGS if levels.get(f, NOT_SEEN) != NOT_SEEN]
+    return Decision(tier, tuple(reasons), watch)

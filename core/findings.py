@@ -36,3 +36,16 @@ def label_vector(present: set[str] | list[str]) -> list[int]:
     if unknown:
         raise ValueError(f"unknown finding(s) {sorted(unknown)}; known: {list(FINDINGS)}")
     return [int(name in present) for name in FINDINGS]
+
+
+# How sure the model is of one finding, from its two operating points (model/checkpoint.py):
+# *likely* at or above the rule-in point, *possible* between rule-out and rule-in, *not seen* below rule-out.
+# "Not seen" is not "absent": the model can miss what it was not shown.
+LIKELY, POSSIBLE, NOT_SEEN = "likely", "possible", "not_seen"
+LEVELS: tuple[str, ...] = (LIKELY, POSSIBLE, NOT_SEEN)
+
+
+def level_for(probability: float, rule_out: float, rule_in: float) -> str:
+    if probability >= rule_in:
+        return LIKELY
+    return POSSIBLE if probability >= rule_out else NOT_SEEN

@@ -54,9 +54,14 @@ class CheckpointMeta:
     findings: list[str] = field(default_factory=lambda: list(FINDINGS))
     mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
+    # Two operating points per finding. ``thresholds`` is the rule-out point (at or above it a finding is at
+    # least *possible*); ``rule_in`` the rule-in point (at or above it, *likely*). A checkpoint without
+    # ``rule_in`` (older ones) treats every finding at or above its threshold as likely, as before levels existed.
     thresholds: list[float] = field(default_factory=lambda: [0.5] * len(FINDINGS))
+    rule_in: list[float] = field(default_factory=list)
     temperature: list[float] = field(default_factory=lambda: [1.0] * len(FINDINGS))  # per finding
     threshold_rule: str = "default 0.5 (not calibrated)"
+    rule_in_rule: str = ""
     trained: bool = False  # False for test/placeholder checkpoints: never call them trained
     status: str = "untrained test checkpoint"
     non_commercial: bool = False
@@ -68,6 +73,11 @@ class CheckpointMeta:
     weights_dtype: str = "float32"  # "float16" halves the file; loading always computes in float32
     format_version: int = FORMAT_VERSION
     weights_sha256: str = ""
+
+    @property
+    def rule_in_thresholds(self) -> list[float]:
+        """The rule-in point per finding; the rule-out threshold where the checkpoint has none."""
+        return list(self.rule_in) if self.rule_in else list(self.thresholds)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -142,6 +152,9 @@ def read_meta(path: str | Path) -> CheckpointMeta:
     n = len(FINDINGS)
     if len(meta.thresholds) != n or len(meta.temperature) != n:
         raise CheckpointError(f"{json_path}: thresholds and temperature need one value per finding ({n})")
+    if meta.rule_in and (len(meta.rule_in) != n or any(i < o for i, o in zip(meta.rule_in, meta.thresholds))):
+        raise CheckpointError(f"{json_path}: rule_in needs one value per finding ({n}), each at or above its "
+                              "rule-out threshold")
     return meta
 
 

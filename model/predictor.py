@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from skinfindings.data.photo import PhotoError, PhotoSource
-from skinfindings.findings import FINDINGS
+from skinfindings.findings import FINDINGS, NOT_SEEN, level_for
 from skinfindings.model import quality
 from skinfindings.model.backends import select_backend
 from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
@@ -38,8 +38,10 @@ from skinfindings.model.transforms import prepare_photo, to_tensor
 class Prediction:
     name: str
     probabilities: dict[str, float] = field(default_factory=dict)  # calibrated, every finding
-    present: list[str] = field(default_factory=list)  # at or above threshold, most probable first
-    thresholds: dict[str, float] = field(default_factory=dict)
+    present: list[str] = field(default_factory=list)  # at or above the rule-out threshold, most probable first
+    thresholds: dict[str, float] = field(default_factory=dict)  # rule-out point per finding
+    rule_in: dict[str, float] = field(default_factory=dict)  # rule-in point per finding
+    levels: dict[str, str] = field(default_factory=dict)  # LIKELY / POSSIBLE / NOT_SEEN; empty when not assessed
     abstention: Abstention | None = None
     error: str | None = None  # patient-readable reason the file could not be read
     quality: dict[str, float] = field(default_factory=dict)
@@ -85,6 +87,7 @@ class Predictor:
         self.decode_workers = decode_workers
         self._temperature = torch.tensor(self.meta.temperature, dtype=torch.float32)
         self._thresholds = np.asarray(self.meta.thresholds, dtype=np.float64)
+        self._rule_in = np.asarray(self.meta.rule_in_thresholds, dtype=np.float64)
 
     @property
     def input_size(self) -> int:
@@ -145,18 +148,22 @@ class Predictor:
 
     def _result(self, prepared: _Prepared, probs: np.ndarray | None) -> Prediction:
         thresholds = dict(zip(FINDINGS, self._thresholds.tolist()))
+        rule_in = dict(zip(FINDINGS, self._rule_in.tolist()))
         if prepared.error is not None:
-            return Prediction(prepared.name, thresholds=thresholds, error=prepared.error)
+            return Prediction(prepared.name, thresholds=thresholds, rule_in=rule_in, error=prepared.error)
         abstention, stats = quality.assess(prepared.pixels, prepared.original_size)
         probabilities = dict(zip(FINDINGS, (float(p) for p in probs)))
-        present = []
-        if abstention is None:
-            present = sorted((f for f in FINDINGS if probabilities[f] >= thresholds[f]), key=lambda f: -probabilities[f])
+        levels: dict[str, str] = {}
+        if abstention is None:  # a photo that cannot be assessed has no levels: never "not seen"
+            levels = {f: level_for(probabilities[f], thresholds[f], rule_in[f]) for f in FINDINGS}
+        present = sorted((f for f in levels if levels[f] != NOT_SEEN), key=lambda f: -probabilities[f])
         return Prediction(
             prepared.name,
             probabilities=probabilities,
             present=present,
             thresholds=thresholds,
+            rule_in=rule_in,
+            levels=levels,
             abstention=abstention,
             quality=stats.as_dict(),
             pixels=prepared.pixels,
