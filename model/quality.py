@@ -176,6 +176,28 @@ class ColourMasks:
     neutral_grey: np.ndarray  # neutral, neither dark nor blown out
 
 
+@dataclass(frozen=True)
+class ColourPlanes:
+    luma: np.ndarray  # 0..255
+    chroma: np.ndarray  # distance from grey in the CbCr plane
+    hue: np.ndarray  # degrees in the CbCr plane: 0 = yellow, 90 = red
+
+    def skin_hued(self, min_chroma: float = MIN_CHROMA, min_luma: float = MIN_HUE_LUMA) -> np.ndarray:
+        """Bright and coloured enough to call the hue, and the hue is one that skin has."""
+        in_band = (self.hue >= SKIN_HUE_DEGREES[0]) & (self.hue <= SKIN_HUE_DEGREES[1])
+        return self.judgeable(min_chroma, min_luma) & in_band
+
+    def judgeable(self, min_chroma: float = MIN_CHROMA, min_luma: float = MIN_HUE_LUMA) -> np.ndarray:
+        return (self.chroma > min_chroma) & (self.luma > min_luma)
+
+
+def colour_planes(pixels: np.ndarray, luma: np.ndarray | None = None) -> ColourPlanes:
+    """Luma, chroma and hue of an RGB uint8 array (the skin-colour logic the gate and the skin crop share)."""
+    rgb = pixels.astype(np.float32)
+    cr, cb = rgb @ _CR, rgb @ _CB
+    return ColourPlanes(rgb @ _LUMA if luma is None else luma, np.hypot(cr, cb), np.degrees(np.arctan2(cr, -cb)))
+
+
 def colour_masks(pixels: np.ndarray, luma: np.ndarray) -> ColourMasks:
     """Which pixels have a colour no skin has, and which are colourless greys.
 
@@ -183,12 +205,9 @@ def colour_masks(pixels: np.ndarray, luma: np.ndarray) -> ColourMasks:
     photos under cool light are nearly grey, and refusing them would refuse real skin.
     Dark pixels are not judged by hue either: dark lesions can look blue-black. The
     greys matter only in a too-bright image (``reason_code``)."""
-    rgb = pixels.astype(np.float32)
-    cr, cb = rgb @ _CR, rgb @ _CB
-    chroma = np.hypot(cr, cb)
-    hue = np.degrees(np.arctan2(cr, -cb))
-    off_hue = (chroma > MIN_CHROMA) & (luma > MIN_HUE_LUMA) & ((hue < SKIN_HUE_DEGREES[0]) | (hue > SKIN_HUE_DEGREES[1]))
-    neutral = chroma < WHITE_CHROMA
+    planes = colour_planes(pixels, luma)
+    off_hue = planes.judgeable() & ~planes.skin_hued()
+    neutral = planes.chroma < WHITE_CHROMA
     return ColourMasks(off_hue, neutral & (luma > WHITE_LUMA), neutral & (luma > MIN_HUE_LUMA) & (luma < CLIPPED_LUMA))
 
 
