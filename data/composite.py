@@ -65,10 +65,11 @@ def _copy_layers(skin: SkinLayers) -> SkinLayers:
                       list(skin.overlays))
 
 
-def choose_findings(rng: np.random.Generator) -> list[str]:
-    """One or two different findings, in FINDINGS order."""
-    weights = np.array([DRAW_WEIGHTS[f] for f in FINDINGS])
-    picked = rng.choice(len(FINDINGS), size=int(rng.integers(1, 3)), replace=False, p=weights / weights.sum())
+def choose_findings(rng: np.random.Generator, draw_weights: dict[str, float] = DRAW_WEIGHTS) -> list[str]:
+    """One or two different findings, in FINDINGS order (at most as many as have a weight above zero)."""
+    weights = np.array([draw_weights.get(f, 0.0) for f in FINDINGS])
+    count = min(int(rng.integers(1, 3)), int((weights > 0).sum()))
+    picked = rng.choice(len(FINDINGS), size=count, replace=False, p=weights / weights.sum())
     return [FINDINGS[i] for i in sorted(picked)]
 
 
@@ -86,9 +87,10 @@ def _placed(name: str, full: np.ndarray, on_skin: np.ndarray, params: dict, last
     return visible >= MIN_VISIBLE_PX and whole
 
 
-def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray, findings: list[str],
+def _draw_layers(rng, base: np.ndarray, allowed: dict[str, np.ndarray], on_skin: np.ndarray, findings: list[str],
                  geo: Geometry, params: dict) -> tuple[SkinLayers, np.ndarray, list[str]]:
-    """Draw each finding on blank layers, placing it again while its mask misses the skin."""
+    """Draw each finding on blank layers, placing it again while its mask misses the skin.
+    ``allowed[name]``: the canvas-sized map where that finding may be placed."""
     height, width = on_skin.shape
     skin = _blank_layers(base, geo.size)
     masks = np.zeros((len(FINDINGS), height, width), bool)
@@ -96,7 +98,7 @@ def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray
     for name in findings:
         for attempt in range(PLACEMENT_TRIES):
             before, params_before = _copy_layers(skin), copy.deepcopy(params)
-            full = RENDERERS[name](rng, skin, geo, allowed, params)
+            full = RENDERERS[name](rng, skin, geo, allowed[name], params)
             if _placed(name, full, on_skin, params, last_try=attempt == PLACEMENT_TRIES - 1):
                 masks[FINDINGS.index(name)] = full[:height, :width] & on_skin
                 drawn.append(name)
@@ -108,6 +110,13 @@ def _draw_layers(rng, base: np.ndarray, allowed: np.ndarray, on_skin: np.ndarray
     for name, end in zip(drawn, overlays_after):  # what a later crust or dome covers is no longer seen
         masks[FINDINGS.index(name)] &= _opacity(skin.overlays[end:], geo.size)[:height, :width] < 0.5
     return skin, masks, drawn, params
+
+
+def _on_canvas(mask: np.ndarray, size: int) -> np.ndarray:
+    """A photo-sized mask as the renderer's square float map (the photo is the canvas's top-left corner)."""
+    canvas = np.zeros((size, size), np.float32)
+    canvas[:mask.shape[0], :mask.shape[1]] = mask
+    return canvas
 
 
 def _opacity(overlays: list, size: int) -> np.ndarray:
@@ -130,19 +139,25 @@ def _change(rng, skin: SkinLayers, geo: Geometry, shape: tuple[int, int], params
     return np.ascontiguousarray(ratio), np.ascontiguousarray(_opacity(skin.overlays, geo.size)[:height, :width])
 
 
-def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[str] | None = None) -> Composite:
-    """Findings (chosen from the seed unless given) drawn onto one analysed working-size photo."""
+def composite(seed: int, photo: np.ndarray, stats: PhotoStats, findings: list[str] | None = None,
+              fov_mm: float | None = None, regions: dict[str, np.ndarray] | None = None) -> Composite:
+    """Findings (chosen from the seed unless given) drawn onto one analysed working-size photo.
+
+    ``fov_mm``: the photo's long side in millimetres when known (drawn from FIELD_OF_VIEW_MM otherwise);
+    ``regions``: per finding, the (H, W) bool part of the skin where it may be placed (anywhere on skin if absent).
+    """
     rng = np.random.default_rng(seed)
     findings = choose_findings(rng) if findings is None else findings
     height, width = photo.shape[:2]
     size = max(height, width)  # the renderer draws on squares; the photo is its top-left corner
-    fov = float(rng.uniform(*FIELD_OF_VIEW_MM))
+    fov = float(rng.uniform(*FIELD_OF_VIEW_MM)) if fov_mm is None else float(fov_mm)
     geo = Geometry(size, size / fov)
     weight = skin_weight(stats.skin)
     on_skin = weight > 0.5
-    allowed = np.zeros((size, size), np.float32)
     # placed away from the frame's edge, but free to reach it: redness cut along the frame would draw a rectangle
-    allowed[:height, :width] = on_skin & frame_interior(on_skin.shape)
+    placeable = on_skin & frame_interior(on_skin.shape)
+    allowed = {name: _on_canvas(placeable if regions is None or name not in regions else placeable & regions[name],
+                                size) for name in findings}
     params: dict = {"fov_mm": round(fov, 2), "skin_lab": [round(v, 2) for v in stats.lab],
                     "blur_sigma": round(stats.blur_sigma, 3), "noise": round(stats.noise_sigma, 3)}
     base = lab_to_linear_rgb(stats.lab)
@@ -188,7 +203,8 @@ def _short_source(source: str) -> str:
     return source.split(" (")[0].strip() or "real photos"
 
 
-def _record(base: Record, out_dir: Path, name: str, result: Composite, seed: int, base_sha: str) -> Record:
+def composite_record(base: Record, out_dir: Path, name: str, result: Composite, seed: int, base_sha: str) -> Record:
+    """Write one composite's JPEG and packed masks; its manifest row (labels: the photo's joined with the drawn)."""
     image_path, mask_path = out_dir / "images" / f"{name}.jpg", out_dir / "masks" / f"{name}.png"
     Image.fromarray(result.image).save(image_path, quality=JPEG_QUALITY)
     Image.fromarray(pack_masks(result.masks)).save(mask_path)
@@ -215,11 +231,12 @@ class PhotoJob:
     out_dir: Path
 
 
-def _why_not(job: PhotoJob, base_sha: str) -> str | None:
-    licence = normalise_license(job.record.license)
+def why_skipped(record: Record, base_sha: str) -> str | None:
+    """Why a photo may not take findings (its licence, or it is not the file its manifest names), or None."""
+    licence = normalise_license(record.license)
     if "-ND" in licence_family(licence):
         return f"licence {licence} forbids derivatives"
-    if job.record.sha256 and job.record.sha256 != base_sha:
+    if record.sha256 and record.sha256 != base_sha:
         return "sha256 does not match the manifest"
     return None
 
@@ -229,7 +246,7 @@ def composite_photo(job: PhotoJob) -> tuple[list[Record], str | None]:
     if not job.path.is_file():
         return [], "file not found"
     base_sha = sha256_file(job.path)
-    reason = _why_not(job, base_sha)
+    reason = why_skipped(job.record, base_sha)
     if reason:
         return [], reason
     try:
@@ -244,40 +261,47 @@ def composite_photo(job: PhotoJob) -> tuple[list[Record], str | None]:
         seed = image_seed(job.seed, index)
         result = composite(seed, photo, stats)
         if result.drawn:  # when nothing fitted on the skin, a composite would only be a copy of the real photo
-            records.append(_record(job.record, job.out_dir, f"composite_{index:06d}", result, seed, base_sha))
+            records.append(composite_record(job.record, job.out_dir, f"composite_{index:06d}", result, seed, base_sha))
     return records, None if records else "no finding could be placed on its skin"
 
 
 def composite_dataset(base_manifest: Path, out_dir: Path, per_photo: int, seed: int, workers: int = 2,
                       progress: bool = True) -> tuple[Path, list[tuple[str, str]]]:
     """Composites of every usable photo in a manifest; returns the manifest path and the (photo, reason) skipped."""
-    from tqdm import tqdm
-
     base = read_manifest(base_manifest)
     out_dir = Path(out_dir)
     for folder in ("images", "masks"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     # indices follow the photo's row, so a skipped photo does not shift anyone else's composites
     jobs = [PhotoJob(base.resolve(r), r, i * per_photo, per_photo, seed, out_dir) for i, r in enumerate(base.records)]
+    return run_jobs(jobs, composite_photo, out_dir, workers, progress)
+
+
+def run_jobs(jobs: list, work, out_dir: Path, workers: int, progress: bool,
+             desc: str = "composite") -> tuple[Path, list[tuple[str, str]]]:
+    """``work(job) -> (records, reason skipped or None)`` for every job (each with a ``record``), in job order on
+    any number of workers; writes OUT/manifest.csv and OUT/skipped.csv. Returns the manifest and the skipped."""
+    from tqdm import tqdm
+
     records, skipped = [], []
-    with tqdm(total=len(jobs), desc="composite", unit="photo", disable=not progress) as bar:
-        for job, (done, reason) in zip(jobs, _results(jobs, workers)):
+    with tqdm(total=len(jobs), desc=desc, unit="photo", disable=not progress) as bar:
+        for job, (done, reason) in zip(jobs, _results(jobs, work, workers)):
             records.extend(done)
             if reason:
                 skipped.append((job.record.path, reason))
             bar.update(1)
-    _write_skipped(out_dir / "skipped.csv", skipped)
-    return write_manifest(out_dir / "manifest.csv", records), skipped
+    _write_skipped(Path(out_dir) / "skipped.csv", skipped)
+    return write_manifest(Path(out_dir) / "manifest.csv", records), skipped
 
 
-def _results(jobs: list[PhotoJob], workers: int):
+def _results(jobs: list, work, workers: int):
     if workers <= 1:
-        yield from map(composite_photo, jobs)
+        yield from map(work, jobs)
         return
     from skinfindings.data.synth import _one_thread
 
     with multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
-        yield from pool.imap(composite_photo, jobs)  # imap keeps the order
+        yield from pool.imap(work, jobs)  # imap keeps the order
 
 
 def _write_skipped(path: Path, skipped: list[tuple[str, str]]) -> None:

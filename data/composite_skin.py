@@ -70,25 +70,32 @@ def _drop_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
     return keep[labels]
 
 
-def skin_mask(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:
-    """(eroded skin mask, median skin Lab), or why there is no usable skin."""
+def skin_mask(rgb: np.ndarray, region: np.ndarray | None = None,
+              start: tuple[float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray] | str:
+    """(eroded skin mask, median skin Lab), or why there is no usable skin.
+
+    ``region`` (H, W) bool: the only place skin may be (e.g. a face's skin from its landmarks); shares are then
+    of the region, not of the photo. ``start``: a skin colour (CIE Lab) known from elsewhere in the photo, to
+    re-centre from instead of this one's median (a close-up of a forehead under a fringe is mostly hair)."""
     side = max(rgb.shape[:2])
+    inside = np.ones(rgb.shape[:2], bool) if region is None else region.astype(bool)
+    area = max(int(inside.sum()), 1)
     raw = linear_rgb_to_lab(srgb_to_linear(rgb)).astype(np.float32)
     # skin colour is judged on a smoothed copy: pores, fine texture and noise are skin too
     lab = cv2.GaussianBlur(raw, (0, 0), max(1.0, side / 128))
     lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     hue = np.degrees(np.arctan2(b, a))
     # any skin under any ordinary light: not too dark or blown out, hue between red and yellow
-    plausible = (lightness > 20) & (lightness < 92) & (a > -2) & (b > -2) & (hue > 0) & (hue < 95)
-    if plausible.mean() < MIN_CANDIDATES:
-        return f"no skin-coloured pixels ({plausible.mean():.0%} plausible)"
-    median = _median_skin(lab, plausible)
+    plausible = (lightness > 20) & (lightness < 92) & (a > -2) & (b > -2) & (hue > 0) & (hue < 95) & inside
+    if plausible.sum() / area < MIN_CANDIDATES:
+        return f"no skin-coloured pixels ({plausible.sum() / area:.0%} plausible)"
+    median = _median_skin(lab, plausible) if start is None else np.asarray(start, np.float32)
     for _ in range(2):  # re-centre on this photo's skin, away from lesions, ink and background
         step = min(MAX_LIGHTNESS_STEP, MAX_LIGHTNESS_SHARE * median[0])
         near = (np.abs(lightness - median[0]) < step) & (np.hypot(a - median[1], b - median[2]) < MAX_CHROMA_STEP)
-        if near.mean() < MIN_CANDIDATES:
+        if (near & inside).sum() / area < MIN_CANDIDATES:
             return "no uniform skin colour"
-        median = _median_skin(lab, near)
+        median = _median_skin(lab, near & inside)
     # ink strokes are thin, so they are found on the unsmoothed colours; single-pixel noise is not ink
     darker = min(MUCH_DARKER, MAX_LIGHTNESS_SHARE * median[0])
     ink = (raw[..., 2] - median[2] < -INK_BLUER) | (raw[..., 1] - median[1] < -INK_GREENER) | (
@@ -96,10 +103,10 @@ def skin_mask(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:
     ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, _disc(1))
     ink = cv2.dilate(ink, _disc(max(2, side // 96))) > 0
     other = _drop_specks(~near, (side // 40) ** 2)  # lesions, background, hair; not specks of texture
-    skin = (~other & ~ink).astype(np.uint8)
+    skin = (~other & ~ink & inside).astype(np.uint8)
     skin = cv2.erode(skin, _disc(max(2, side // 48))) > 0  # findings sit well inside the skin
-    if skin.mean() < MIN_SKIN_FRACTION:
-        return f"too little skin ({skin.mean():.0%} of the photo after removing ink and background)"
+    if skin.sum() / area < MIN_SKIN_FRACTION:
+        return f"too little skin ({skin.sum() / area:.0%} of the photo after removing ink and background)"
     return skin, median
 
 
@@ -148,9 +155,11 @@ def ita_of(lab: np.ndarray) -> float:
     return float(math.degrees(math.atan((lab[0] - 50.0) / max(float(lab[2]), 1.0))))
 
 
-def analyse_photo(rgb: np.ndarray) -> PhotoStats | str:
-    """Skin mask, skin colour, blur and noise of an (H, W, 3) uint8 photo, or why it cannot take findings."""
-    found = skin_mask(rgb)
+def analyse_photo(rgb: np.ndarray, region: np.ndarray | None = None,
+                  start: tuple[float, float, float] | None = None) -> PhotoStats | str:
+    """Skin mask, skin colour, blur and noise of an (H, W, 3) uint8 photo, or why it cannot take findings;
+    ``region`` and ``start`` as in skin_mask."""
+    found = skin_mask(rgb, region, start)
     if isinstance(found, str):
         return found
     skin, median = found

@@ -208,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", type=Path, metavar="MANIFEST", help="print tone balance and labels of a set")
     parser.add_argument("--on-real", type=Path, metavar="MANIFEST",
                         help="composite findings onto these real photos instead (data/composite.py)")
-    parser.add_argument("--per-photo", type=int, default=4, help="with --on-real: composites per real photo")
+    parser.add_argument("--per-photo", type=int, default=4,
+                        help="with --on-real / --on-faces: composites (or crops) per photo")
+    parser.add_argument("--on-faces", type=Path, metavar="MANIFEST",
+                        help="draw findings on the face skin of these portraits (landmarks.json beside the "
+                             "manifest), as selfie-like crops (data/composite_faces.py)")
+    parser.add_argument("--crops-only", action="store_true",
+                        help="with --on-faces: plain crops of every portrait (head, then close-ups), no finding")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.summary))
@@ -221,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out is None:
         parser.error("--out is required")
+    if args.on_faces:
+        from skinfindings.data.composite_faces import run
+
+        return run(args.on_faces, args.out, args.per_photo, args.seed, args.workers, not args.no_progress,
+                   args.crops_only)
     if args.on_real:
         from skinfindings.data.composite import run
 
