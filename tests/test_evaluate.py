@@ -89,7 +89,8 @@ def test_baselines_are_scored_on_the_same_photos(run):
 
 def test_plots_are_written_and_not_blank(run):
     out, metrics = run
-    assert set(metrics["plots"]) == {"roc", "pr", "reliability", "tone", "cooccurrence", "coverage", "errors"}
+    assert set(metrics["plots"]) == {"roc", "pr", "reliability", "tone", "cooccurrence", "coverage", "errors",
+                                    "decision_curve"}
     for name in metrics["plots"].values():
         with Image.open(out / name) as image:
             pixels = np.asarray(image.convert("L"))

@@ -54,6 +54,17 @@ def decision_accuracy(labels: np.ndarray, flagged: np.ndarray) -> dict:
             "sensitivity": float((positives & flagged).sum() / positives.sum()) if positives.any() else None}
 
 
+def positives_by_reason(labels: np.ndarray, abstentions: Sequence[str | None]) -> dict:
+    """Per refusal reason: the photos refused and the labelled positives of each finding they took away."""
+    reasons = np.array([a or "" for a in abstentions], dtype=object)
+    out = {}
+    for reason in sorted(set(reasons) - {""}):
+        refused = reasons == reason
+        out[reason] = {"photos": int(refused.sum()),
+                       "positives_lost": {f: int(np.nansum(labels[refused, i])) for i, f in enumerate(FINDINGS)}}
+    return out
+
+
 def abstention_results(
     labels: np.ndarray, probabilities: np.ndarray, thresholds, abstentions: Sequence[str | None],
     weights: np.ndarray, ids: np.ndarray, bins: int = 10,
@@ -73,6 +84,7 @@ def abstention_results(
         "coverage": coverage,
         "reasons": dict(Counter(a for a in abstentions if a is not None)),
         "positives_in_abstained": {f: int(np.nansum(labels[~assessed, i])) for i, f in enumerate(FINDINGS)},
+        "by_reason": positives_by_reason(labels, abstentions),
         "rules": rules,
         "coverage_curve": coverage_curve(labels, probabilities, thresholds),
         "gate": {"coverage": coverage, **decision_accuracy(labels[assessed], flagged[assessed])},

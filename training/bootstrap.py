@@ -54,8 +54,19 @@ def clopper_pearson(point: float, n_effective: int) -> list[float]:
     return [round(float(interval.low), 4), round(float(interval.high), 4)]
 
 
+def recentred(point: float, defined: np.ndarray) -> np.ndarray:
+    """The resamples shifted by the bootstrap's bias estimate (their mean minus ``point``), so they centre on it.
+
+    A plug-in statistic biased upward on small sets (ECE: every bin's |observed - predicted| gap is at least its
+    noise) has resamples that sit above the estimate; their plain percentile interval can then lie entirely
+    above the estimate it should cover ("0.238 (0.242-0.310)"). The shifted resamples keep the spread and drop
+    the bias, and the interval is taken of them.
+    """
+    return defined - (defined.mean() - point)
+
+
 def summarise(point: float, resampled: np.ndarray, reason: str | None = None,
-              n_effective: int | None = None) -> dict:
+              n_effective: int | None = None, recentre: bool = False) -> dict:
     """A metric as stored in metrics.json.
 
     ``value`` is None with ``na`` naming the reason when the metric is undefined on the data.
@@ -66,14 +77,22 @@ def summarise(point: float, resampled: np.ndarray, reason: str | None = None,
     A share whose every resample gives the same value (all positives found: 1.00 in every
     resample) has a zero-width bootstrap interval exactly where the data say least; it gets the
     Clopper-Pearson interval on ``n_effective`` units instead (``ci_method`` says which).
+
+    ``recentre``: the interval of the bias-corrected resamples (``recentred``; a statistic that cannot be
+    negative keeps a lower bound of at least 0), ``ci_method`` "bootstrap, bias-corrected"; the bias is stored.
     """
     if reason is not None or math.isnan(point):
         return {"value": None, "ci": None, "na": reason or "undefined", "defined": 0.0}
     defined = resampled[~np.isnan(resampled)]
     tail = (1 - CI_LEVEL) / 2 * 100
+    method, extra = "bootstrap", {}
+    if recentre and defined.size:
+        extra["bootstrap_bias"] = round(float(defined.mean() - point), 4)
+        defined, method = recentred(point, defined), "bootstrap, bias-corrected"
     ci = [round(float(v), 4) for v in np.percentile(defined, [tail, 100 - tail])] if defined.size else None
-    method = "bootstrap"
+    if recentre and ci is not None and point >= 0:
+        ci[0] = max(ci[0], 0.0)
     if n_effective is not None and (ci is None or ci[1] - ci[0] < 1e-9):
         ci, method = clopper_pearson(point, n_effective), "clopper-pearson"
     return {"value": round(float(point), 4), "ci": ci, "na": None, "ci_method": method,
-            "defined": round(defined.size / max(resampled.size, 1), 4)}
+            "defined": round(defined.size / max(resampled.size, 1), 4), **extra}

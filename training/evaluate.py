@@ -21,6 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from skinfindings.training.decisions import DEFAULT_SCENARIOS, parse_scenario
 from skinfindings.training.evaluate_runs import EvalConfig, evaluate_manifest, evaluate_predictions_file
 from skinfindings.training.scoring import evaluate_predictions
 
@@ -39,6 +40,10 @@ def _command(args: argparse.Namespace, config: EvalConfig) -> str:
             parts += [f"--{name}", str(getattr(config, name))]
     for column in config.by:
         parts += ["--by", column]
+    if config.scenarios != EvalConfig.scenarios:
+        for scenario in config.scenarios:
+            parts += ["--scenario", scenario]
+    parts += ["--probe-predictions", config.probe] if config.probe else []
     return shlex.join(parts)
 
 
@@ -59,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="grouped folds for the baseline when there is no train split")
     parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
                         help="also break results down by this manifest column (repeatable), e.g. pen_marks")
+    parser.add_argument("--scenario", action="append", default=[], metavar="TREATMENT:DAY",
+                        help="decision-level results for this treatment and day, no red flags (repeatable; e.g. "
+                             "microneedling:2, fractional_laser:5, unknown: for treatment and day not given); "
+                             f"default: {' '.join(DEFAULT_SCENARIOS)}")
+    parser.add_argument("--probe-predictions", metavar="FILE.csv", default=None,
+                        help="a linear probe's predictions file (e.g. crossval's oof-probe.csv), compared paired "
+                             "with the model in the summary")
     parser.add_argument("--batch-size", type=int, default=EvalConfig.batch_size)
     parser.add_argument("--device", default=EvalConfig.device, help="cpu (default) or cuda")
     parser.add_argument("--no-contact-sheet", action="store_true", help="skip the contact sheet of errors")
@@ -69,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="also write a summary into the checkpoint's metadata (metrics['evaluation: NAME']), "
                              "so the app's About tab shows it")
     return parser
+
+
+def _scenarios(parser: argparse.ArgumentParser, given: list[str]) -> tuple[str, ...]:
+    """The --scenario values checked now (a typo fails before any photo is read), or the defaults."""
+    for text in given:
+        try:
+            parse_scenario(text)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return tuple(given) or DEFAULT_SCENARIOS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     config = EvalConfig(resamples=args.resamples, seed=args.seed, bins=args.bins, folds=args.folds,
                         batch_size=args.batch_size, device=args.device, by=tuple(args.by),
                         contact_sheet=0 if args.no_contact_sheet else EvalConfig.contact_sheet,
-                        progress=not args.quiet, pixels=not args.no_pixels)
+                        progress=not args.quiet, pixels=not args.no_pixels,
+                        scenarios=_scenarios(parser, args.scenario), probe=args.probe_predictions)
     command = _command(args, config)
     try:
         with warnings.catch_warnings():

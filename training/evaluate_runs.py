@@ -25,11 +25,20 @@ from typing import Sequence
 
 import numpy as np
 
-from skinfindings.data.manifest import Manifest, Record, read_manifest
+from skinfindings.data.manifest import Manifest, Record, check_files, read_manifest
 from skinfindings.data.photo import PhotoError
 from skinfindings.findings import FINDINGS
 from skinfindings.training.bootstrap import group_ids, resample_weights
-from skinfindings.training.predictions import Predictions, aligned, read_predictions, record_digests, write_predictions
+from skinfindings.training.decisions import DEFAULT_SCENARIOS, decision_table
+from skinfindings.training.judged import JudgeInputs, add_judgement
+from skinfindings.training.predictions import (
+    Predictions,
+    aligned,
+    aligned_levels,
+    read_predictions,
+    record_digests,
+    write_predictions,
+)
 from skinfindings.training.scoring import confident_errors, evaluate_predictions, score_findings
 from skinfindings.training.subgroups import UNKNOWN, subgroup_columns
 
@@ -49,6 +58,8 @@ class EvalConfig:
     progress: bool = False
     pixels: bool = True  # predictions input: read the photos (baseline, brightness, contact sheet)
     input_size: int = 128  # predictions input: side the photos are read at when the file does not say
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS  # treatment:day for the decision-level results; the first leads
+    probe: str | None = None  # a linear probe's predictions file, compared paired in the summary
 
 
 @dataclass
@@ -60,6 +71,9 @@ class PredictorRun:
     features: np.ndarray  # baseline features of the Predictor-prepared pixels, NaN when unreadable
     paths: list[Path] = field(default_factory=list)
     thresholds: np.ndarray | None = None  # (n, findings) when they differ per photo
+    levels: list[dict[str, str]] = field(default_factory=list)  # per photo; empty when not assessed
+    rule_in: np.ndarray | None = None  # (findings,) or (n, findings): the rule-in points
+    decisions: dict = field(default_factory=dict)  # scenario -> per-photo decisions (decisions.PhotoDecision)
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,7 @@ def run_predictor(predictor, paths: Sequence[Path], names: Sequence[str], chunk:
         results = predictor.predict_many(list(paths[start:start + chunk]), list(names[start:start + chunk]))
         for offset, result in enumerate(results):
             i = start + offset
+            run.levels.append(dict(result.levels))
             if result.error is not None:
                 run.abstentions.append("unreadable")
                 continue
@@ -141,10 +156,12 @@ class Evaluated:
     records: list[Record]
     labels: np.ndarray
     warnings: list[str]
+    digests: list[str]  # sha256 per evaluated record (the manifest's, or the file's own)
 
 
 def _evaluated(manifest: str | Path, split: str | None) -> Evaluated:
     full = read_manifest(manifest)
+    check_files(full)  # a broken manifest (missing, outside, duplicate or changed files) is refused, never scored
     records = full.subset(split).records
     if not records:
         raise ValueError(f"no photos in split {split!r} of {manifest}")
@@ -155,7 +172,7 @@ def _evaluated(manifest: str | Path, split: str | None) -> Evaluated:
                      "(no --split was given): a model trained on them is scored on its own training photos")
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    return Evaluated(full, records, Manifest(full.root, records).label_matrix(), notes)
+    return Evaluated(full, records, Manifest(full.root, records).label_matrix(), notes, record_digests(full, records))
 
 
 def report_predictions(evaluated: Evaluated, run: PredictorRun, thresholds, split: str | None,
@@ -165,21 +182,36 @@ def report_predictions(evaluated: Evaluated, run: PredictorRun, thresholds, spli
     ``source`` prepares photos (the Predictor, or a PhotoReader), for the baseline's training photos;
     None when no pixels are available, and then the baselines are skipped with a note.
     """
-    from skinfindings.training import baselines
-
-    full, records, labels = evaluated.full, evaluated.records, evaluated.labels
+    records, labels = evaluated.records, evaluated.labels
     groups = [r.group for r in records]
     columns, notes = subgroup_columns(records, run.brightness, config.by)
     result = evaluate_predictions(labels, run.probabilities, thresholds, groups, columns, run.abstentions,
                                   resamples=config.resamples, seed=config.seed, bins=config.bins)
     for name, note in notes.items():
         result["subgroups"][name]["note"] = note
-    result["warnings"] = evaluated.warnings
+    result["warnings"] = list(evaluated.warnings)
     result["baselines"], result["baselines_note"] = {}, None
+    fitted = {}
     if source is None or not np.isfinite(run.features).all(axis=1).any():
         result["baselines_note"] = ("baselines skipped: no photo's pixels could be read "
                                     "(the colour/texture baseline needs them)")
-        return result
+    else:
+        fitted = _baselines(result, evaluated, run, split, config, source)
+    inputs = JudgeInputs(records, labels, run.probabilities, thresholds if run.thresholds is None else run.thresholds,
+                         run.rule_in if run.rule_in is not None else thresholds, run.levels, run.abstentions,
+                         evaluated.digests)
+    baseline = fitted["colour_texture"].probabilities if "colour_texture" in fitted else None
+    run.decisions = add_judgement(result, inputs, config, baseline)
+    return result
+
+
+def _baselines(result: dict, evaluated: Evaluated, run: PredictorRun, split: str | None, config: EvalConfig,
+               source) -> dict:
+    """The baselines fitted and scored into ``result["baselines"]``; returns them (their probabilities)."""
+    from skinfindings.training import baselines
+
+    full, labels = evaluated.full, evaluated.labels
+    groups = [r.group for r in evaluated.records]
     train = [r for r in full.records if r.split == "train"] if split not in (None, "train") else []
     fitted = baselines.run_baselines(source, full, train, run.features, labels, groups, config)
     assessed = np.array([a is None for a in run.abstentions])
@@ -191,7 +223,7 @@ def report_predictions(evaluated: Evaluated, run: PredictorRun, thresholds, spli
                                 weights, ids, config.bins, unmeasured=b.unmeasured)}
         for name, b in fitted.items()
     }
-    return result
+    return fitted
 
 
 def _meta(model: dict, manifest, split: str | None, evaluated: Evaluated, config: EvalConfig, command: str) -> dict:
@@ -211,8 +243,10 @@ def evaluate_manifest(checkpoint: str | Path, manifest: str | Path, split: str |
     thresholds = list(predictor.meta.thresholds)
     run = run_predictor(predictor, [full.resolve(r) for r in records], [r.path for r in records],
                         progress=config.progress)
+    run.rule_in = np.asarray(predictor.meta.rule_in_thresholds, dtype=float)
     result = report_predictions(evaluated, run, thresholds, split, config, predictor)
     result["kind"] = "checkpoint"
+    _check_overlap(result, evaluated, predictor.meta, checkpoint)
     meta = predictor.meta
     model = {"checkpoint": str(checkpoint), "predictions": "predictions.csv" if out else None,
              "arch": meta.arch, "input_size": meta.input_size, "trained": bool(meta.trained), "status": meta.status,
@@ -236,7 +270,24 @@ def checkpoint_predictions(full: Manifest, records: list[Record], run: Predictor
         sha256=record_digests(full, records), paths=[r.path for r in records],
         probabilities=np.where(assessed[:, None], run.probabilities, math.nan),
         thresholds=np.broadcast_to(np.asarray(thresholds, dtype=float), run.probabilities.shape).copy(),
-        folds=[None] * len(records), abstained=[a or "" for a in run.abstentions], kind="checkpoint", about=about)
+        folds=[None] * len(records), abstained=[a or "" for a in run.abstentions], kind="checkpoint", about=about,
+        rule_in=np.broadcast_to(np.asarray(run.rule_in, dtype=float), run.probabilities.shape).copy())
+
+
+def _check_overlap(result: dict, evaluated: Evaluated, meta, checkpoint, no_meta: str = "") -> None:
+    """The overlap of the evaluated photos with the checkpoint's training photos; a warning when they share any.
+    ``no_meta``: why there is no checkpoint to check (``meta`` None)."""
+    from skinfindings.training.data_checks import overlap_check, overlap_warning, training_photos
+
+    known = training_photos(meta, checkpoint) if meta is not None else None
+    overlap = overlap_check(known, evaluated.full, evaluated.records, evaluated.digests)
+    if meta is None:
+        overlap["note"] = no_meta
+    result["data_checks"]["overlap"] = overlap
+    warning = overlap_warning(overlap)
+    if warning:
+        warnings.warn(warning, stacklevel=2)
+        result["warnings"].insert(0, warning)
 
 
 def evaluate_predictions_file(predictions: str | Path, manifest: str | Path, split: str | None = None,
@@ -251,17 +302,22 @@ def evaluate_predictions_file(predictions: str | Path, manifest: str | Path, spl
     evaluated = _evaluated(manifest, split)
     full, records = evaluated.full, evaluated.records
     scored = read_predictions(predictions)
-    probabilities, thresholds, abstentions = aligned(scored, record_digests(full, records))
+    probabilities, thresholds, abstentions = aligned(scored, evaluated.digests)
     paths = [full.resolve(r) for r in records]
     reader = PhotoReader(int(scored.about.get("input_size") or config.input_size)) if config.pixels else None
     if reader is not None:
         brightness, features = read_pixels_stats(reader, paths)
     else:
         brightness, features = np.full(len(records), math.nan), np.full((len(records), len(FEATURE_NAMES)), math.nan)
-    run = PredictorRun([r.path for r in records], probabilities, abstentions, brightness, features, paths, thresholds)
+    run = PredictorRun([r.path for r in records], probabilities, abstentions, brightness, features, paths, thresholds,
+                       aligned_levels(scored, evaluated.digests), scored.rule_in[scored.rows_for(evaluated.digests)])
     result = report_predictions(evaluated, run, thresholds, split, config, reader)
     about = scored.about
     result["kind"] = scored.kind
+    no_meta = ("out-of-fold predictions: each photo was scored by a fold model that never saw its patient, so "
+               "there is no single checkpoint to check against" if scored.kind == "out-of-fold" else
+               "the checkpoint named by the predictions file cannot be read here: overlap not checked")
+    _check_overlap(result, evaluated, _scoring_checkpoint(scored), about.get("checkpoint"), no_meta)
     model = {"checkpoint": str(about.get("checkpoint") or predictions), "predictions": str(predictions),
              "arch": about.get("arch", "-"), "input_size": about.get("input_size", "-"),
              "trained": bool(about.get("trained", True)), "status": about.get("status", scored.kind),
@@ -274,6 +330,18 @@ def evaluate_predictions_file(predictions: str | Path, manifest: str | Path, spl
         write_predictions(Path(out) / "predictions.csv", scored)
         write_outputs(Path(out), result, evaluated.labels, run, reader, config)
     return result
+
+
+def _scoring_checkpoint(scored: Predictions):
+    """The checkpoint that made a checkpoint-kind predictions file, where it can still be read; else None."""
+    from skinfindings.model.checkpoint import CheckpointError, read_meta
+
+    if scored.kind != "checkpoint" or not scored.about.get("checkpoint"):
+        return None
+    try:
+        return read_meta(scored.about["checkpoint"])
+    except (CheckpointError, OSError):
+        return None
 
 
 def write_outputs(out: Path, result: dict, labels: np.ndarray, run: PredictorRun, source,
@@ -296,6 +364,21 @@ def write_outputs(out: Path, result: dict, labels: np.ndarray, run: PredictorRun
                                                        config.contact_sheet)
     (out / "metrics.json").write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     (out / "report.md").write_text(render_report(result))
+    write_decisions(out / "decisions.csv", run)
+    (out / "decision-table.md").write_text(decision_table([result], [result.get("kind", "checkpoint")]))
+
+
+def write_decisions(path: Path, run: PredictorRun) -> None:
+    """One row per photo and scenario: the tier, the notice headline and why (no pixels, no labels)."""
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "scenario", "assessed", "tier", "notice", "soon", "watch", "reasons"])
+        for scenario, rows in run.decisions.items():
+            for name, abstention, d in zip(run.names, run.abstentions, rows):
+                writer.writerow([name, scenario, int(abstention is None), d.tier, d.notice, int(d.soon),
+                                 "; ".join(d.watch), "; ".join(d.reasons)])
 
 
 def _contact_sheet(out: Path, errors: list[dict], run: PredictorRun, source, result: dict, caption: str,

@@ -64,6 +64,9 @@ class MetricSpec:
     needs: str  # "positives", "negatives", "both" classes, or "any" known label
     # The photos the value is a share of, for the small-sample interval (None: not a share).
     share_of: str | None = None
+    # Interval of the bias-corrected resamples (``bootstrap.recentred``): for a plug-in statistic biased upward
+    # on small sets, whose plain percentile interval can miss its own estimate.
+    bias_corrected: bool = False
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -74,7 +77,7 @@ METRICS: dict[str, MetricSpec] = {
     "ppv": MetricSpec("PPV", True, "both", "flagged"),
     "npv": MetricSpec("NPV", True, "both", "unflagged"),
     "f1": MetricSpec("F1", True, "both", "positives or flagged"),
-    "ece": MetricSpec("ECE", False, "any"),
+    "ece": MetricSpec("ECE", False, "any", bias_corrected=True),
     "brier": MetricSpec("Brier", False, "any"),
 }
 THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1")

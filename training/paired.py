@@ -81,6 +81,7 @@ def paired_comparison(
     seed: int = 0,
     bins: int = 10,
     metrics: Sequence[str] = PAIRED_METRICS,
+    findings: Sequence[str] | None = None,
 ) -> dict:
     """Per-finding and macro B - A for every metric, from one set of grouped resamples.
 
@@ -92,10 +93,13 @@ def paired_comparison(
     groups: the patient per photo. Returns a JSON-ready dict:
     ``per_finding[f]["metrics"][m]`` = {"a", "b", "delta"} summaries, ``per_finding[f]["delong"]``
     (AUROC, only where no group repeats), and ``macro[m]`` = {"a", "b", "delta", "findings"}.
+    ``findings``: compare only these (the others read n/a, "not compared"; e.g. a baseline not trained on them).
     """
     labels, probs_a, probs_b = (np.asarray(v, dtype=float) for v in (labels, probs_a, probs_b))
-    if np.isnan(probs_a).any() or np.isnan(probs_b).any():
+    compared = [FINDINGS.index(f) for f in (FINDINGS if findings is None else findings)]
+    if np.isnan(probs_a[:, compared]).any() or np.isnan(probs_b[:, compared]).any():
         raise ValueError("paired comparison: every photo needs probabilities from both models")
+    probs_a, probs_b = np.nan_to_num(probs_a), np.nan_to_num(probs_b)  # only findings not compared had gaps
     n = len(labels)
     ids = group_ids(list(groups))
     with_point = np.vstack([unit_weights(n), resample_weights(list(groups), resamples, seed)])
@@ -105,12 +109,15 @@ def paired_comparison(
     for i, finding in enumerate(FINDINGS):
         y = labels[:, i]
         scored = {k: finding_metrics(y, p[:, i], t[:, i], with_point, bins) for k, (p, t) in models.items()}
-        reasons = {k: {m: why_undefined(m, y, p[:, i], t[:, i]) for m in metrics} for k, (p, t) in models.items()}
+        skipped = None if i in compared else "not compared"
+        reasons = {k: {m: skipped or why_undefined(m, y, p[:, i], t[:, i]) for m in metrics}
+                   for k, (p, t) in models.items()}
         block = {}
         for m in metrics:
             reason = reasons["a"][m] or reasons["b"][m]
             block[m] = {k: summarise(scored[k][m][0], scored[k][m][1:], reasons[k][m],
-                                     evidence_groups(m, y, p[:, i], t[:, i], ids)) for k, (p, t) in models.items()}
+                                     evidence_groups(m, y, p[:, i], t[:, i], ids), METRICS[m].bias_corrected)
+                        for k, (p, t) in models.items()}
             block[m]["delta"] = _difference(scored["a"][m], scored["b"][m], reason, m)
         known_y = y[~np.isnan(y)]
         per_finding[finding] = {"n": int(known_y.size), "positives": int(known_y.sum()),
@@ -125,7 +132,8 @@ def paired_comparison(
         members = [f for f in FINDINGS if per_finding[f]["metrics"][m]["delta"]["value"] is not None]
         macro[m] = {key: macro_summary({f: values[f][f"{key}:{m}"][0] for f in members},
                                        {f: values[f][f"{key}:{m}"][1:] for f in members},
-                                       {f: per_finding[f]["metrics"][m][key]["ci"] for f in members})
+                                       {f: per_finding[f]["metrics"][m][key]["ci"] for f in members},
+                                       METRICS[m].bias_corrected and key != "delta")
                     for key in ("a", "b", "delta")}
         macro[m]["findings"] = members
     return {"photos": n, "groups": len(set(ids.tolist())), "one_photo_per_group": one_per_group,

@@ -81,6 +81,31 @@ def pr_curves(path: Path, labels: np.ndarray, probabilities: np.ndarray, result:
     return _save(fig, path, footer)
 
 
+def decision_curves(path: Path, result: dict, footer: str) -> str:
+    """Net benefit per finding against flagging every photo and none; dotted lines: the deployed points."""
+    findings = [f for f in FINDINGS if result["operating_points"][f]["net_benefit"]]
+    fig = Figure(figsize=(3.4 * max(1, len(findings)), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(findings)), squeeze=False)).ravel()
+    if not findings:
+        axes[0].axis("off")
+        axes[0].text(0, 0.5, "No finding has 5 positive and 5 negative photos: no decision curve.", fontsize=9)
+    for ax, finding in zip(axes, findings):
+        points = result["operating_points"][finding]
+        curve = points["net_benefit"]
+        ax.plot(curve["thresholds"], curve["model"], color=COLOURS[finding], label="model")
+        ax.plot(curve["thresholds"], curve["all"], color="#555555", linestyle="--", linewidth=0.8, label="flag all")
+        ax.plot(curve["thresholds"], curve["none"], color="#999999", linestyle=":", linewidth=0.8, label="flag none")
+        for row in points["rows"]:
+            if row["kind"].startswith("deployed"):
+                for t in np.atleast_1d(row["threshold"]):
+                    ax.axvline(float(t), color="black", linestyle=":" if "out" in row["kind"] else "-.", linewidth=0.7)
+        top = max(max(curve["model"]), max(curve["all"]), 0.01)
+        ax.set(title=finding, xlabel="threshold probability", xlim=(0, 1), ylim=(-0.05, top * 1.15))
+        ax.legend(fontsize=6, loc="upper right")
+    axes[0].set_ylabel("net benefit (vertical: deployed rule-out : / rule-in -.)")
+    return _save(fig, path, footer)
+
+
 def reliability_diagram(path: Path, result: dict, footer: str) -> str:
     fig = Figure(figsize=(3.2 * len(FINDINGS), 3.8), layout="constrained")
     axes = fig.subplots(1, len(FINDINGS), sharey=True)
@@ -95,7 +120,12 @@ def reliability_diagram(path: Path, result: dict, footer: str) -> str:
                             textcoords="offset points", xytext=(2, 3))
         ece = result["per_finding"][finding]["metrics"]["ece"]
         ece_text = f"ECE {ece['value']:.3f}" if ece["value"] is not None else f"ECE n/a ({ece['na']})"
-        ax.set(title=f"{finding}\n{ece_text}", xlabel="mean predicted probability", xlim=(0, 1), ylim=(0, 1))
+        slope = result.get("calibration_check", {}).get(finding, {}).get("slope", {}).get("value")
+        ece_text += "" if slope is None else f", slope {slope:.2f}"
+        warned = finding in result.get("calibration_warnings", {})
+        ax.set(xlabel="mean predicted probability", xlim=(0, 1), ylim=(0, 1))
+        ax.set_title(f"{finding}{' (poorly calibrated)' if warned else ''}\n{ece_text}",
+                     color="#b00000" if warned else "black")
     axes[0].set_ylabel("observed frequency (numbers: photos per bin)")
     return _save(fig, path, footer)
 
@@ -194,6 +224,8 @@ def standard_plots(out: Path, result: dict, labels: np.ndarray, probabilities: n
         "cooccurrence": cooccurrence_matrix(out / "cooccurrence.png", result, footer),
         "coverage": coverage_plot(out / "coverage.png", result["abstention"], footer),
     }
+    if "operating_points" in result:
+        written["decision_curve"] = decision_curves(out / "decision-curve.png", result, footer)
     if "tone" in result["subgroups"]:
         written["tone"] = tone_bars(out / "tone.png", result["subgroups"]["tone"], footer)
     return written

@@ -7,9 +7,14 @@ exactly like a checkpoint's and two models can be compared photo by photo.
 
 CSV columns: ``sha256`` (joins the manifest), ``path``, ``fold`` (empty outside cross-validation),
 ``prob_<finding>`` (calibrated probability; empty where the photo was not assessed),
-``threshold_<finding>`` (the threshold in force for that photo: per fold for out-of-fold files) and
-``abstained`` (the reason a photo was not assessed, else empty). The JSON sidecar says what made
-the file (``kind``: "checkpoint" or "out-of-fold", the command, the model).
+``threshold_<finding>`` (the threshold in force for that photo: per fold for out-of-fold files; the rule-out
+point), optional ``rule_in_<finding>`` (the rule-in point for that photo; a file without these columns reads
+them equal to the thresholds, as a checkpoint without a rule-in point does) and ``abstained`` (the reason a
+photo was not assessed, else empty). The JSON sidecar says what made the file (``kind``: "checkpoint" or
+"out-of-fold", the command, the model).
+
+``Predictions.levels(i)`` gives a row's per-finding levels (likely / possible / not seen) from its two points,
+with the same ``findings.level_for`` the Predictor uses, so a predictions file drives the same decisions.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skinfindings.findings import FINDINGS
+from skinfindings.findings import FINDINGS, level_for
 
 KINDS = ("checkpoint", "out-of-fold")
 
@@ -36,15 +41,18 @@ class Predictions:
     abstained: list[str]  # "" where assessed
     kind: str = "checkpoint"
     about: dict = field(default_factory=dict)  # command, model, anything a reader should know
+    rule_in: np.ndarray | None = None  # (n, findings) rule-in points; None: equal to the thresholds
 
     def __post_init__(self) -> None:
         n = len(self.sha256)
+        if self.rule_in is None:
+            self.rule_in = np.array(self.thresholds, dtype=float, copy=True)
         if self.kind not in KINDS:
             raise ValueError(f"predictions kind must be one of {KINDS}, not {self.kind!r}")
         for name in ("paths", "folds", "abstained"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"predictions: {name} has {len(getattr(self, name))} rows, sha256 has {n}")
-        for name in ("probabilities", "thresholds"):
+        for name in ("probabilities", "thresholds", "rule_in"):
             if np.shape(getattr(self, name)) != (n, len(FINDINGS)):
                 raise ValueError(f"predictions: {name} must be ({n}, {len(FINDINGS)})")
 
@@ -55,6 +63,17 @@ class Predictions:
         if missing:
             raise ValueError(f"predictions have no row for {len(missing)} photo(s), e.g. sha256 {missing[0][:12]}")
         return np.array([index[digest] for digest in sha256], dtype=int)
+
+    def levels(self, row: int) -> dict[str, str]:
+        """The row's level per finding; empty when the photo was not assessed (never "not seen")."""
+        if self.abstained[row].strip() or np.isnan(self.probabilities[row]).any():
+            return {}
+        return row_levels(self.probabilities[row], self.thresholds[row], self.rule_in[row])
+
+
+def row_levels(probabilities, rule_out, rule_in) -> dict[str, str]:
+    """Per-finding levels of one photo from its probabilities and its two operating points (FINDINGS order)."""
+    return {f: level_for(float(p), float(t), float(r)) for f, p, t, r in zip(FINDINGS, probabilities, rule_out, rule_in)}
 
 
 def _sidecar(path: Path) -> Path:
@@ -69,7 +88,7 @@ def write_predictions(path: str | Path, predictions: Predictions) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (["sha256", "path", "fold"] + [f"prob_{f}" for f in FINDINGS]
-              + [f"threshold_{f}" for f in FINDINGS] + ["abstained"])
+              + [f"threshold_{f}" for f in FINDINGS] + [f"rule_in_{f}" for f in FINDINGS] + ["abstained"])
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -77,7 +96,8 @@ def write_predictions(path: str | Path, predictions: Predictions) -> Path:
             fold = predictions.folds[i]
             writer.writerow([digest, predictions.paths[i], "" if fold is None else fold]
                             + [_cell(v) for v in predictions.probabilities[i]]
-                            + [_cell(v) for v in predictions.thresholds[i]] + [predictions.abstained[i]])
+                            + [_cell(v) for v in predictions.thresholds[i]]
+                            + [_cell(v) for v in predictions.rule_in[i]] + [predictions.abstained[i]])
     about = {"kind": predictions.kind, "findings": list(FINDINGS), **predictions.about}
     _sidecar(path).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
     return path
@@ -104,15 +124,29 @@ def read_predictions(path: str | Path) -> Predictions:
         raise ValueError(f"{path} lacks columns {sorted(needed - set(rows[0]))}")
     kind = about.pop("kind", "checkpoint")
     about.pop("findings", None)
+    thresholds = _matrix(rows, "threshold")
     return Predictions(
         sha256=[r["sha256"].strip() for r in rows],
         paths=[r.get("path", "") for r in rows],
-        probabilities=np.array([[_float(r[f"prob_{f}"]) for f in FINDINGS] for r in rows]).reshape(-1, len(FINDINGS)),
-        thresholds=np.array([[_float(r[f"threshold_{f}"]) for f in FINDINGS] for r in rows]).reshape(-1, len(FINDINGS)),
+        probabilities=_matrix(rows, "prob"), thresholds=thresholds,
+        rule_in=_rule_in(rows, thresholds),
         folds=[int(r["fold"]) if r.get("fold", "").strip() else None for r in rows],
         abstained=[r.get("abstained", "") for r in rows],
         kind=kind, about=about,
     )
+
+
+def _matrix(rows: list[dict], prefix: str) -> np.ndarray:
+    """(n, findings) from the columns ``<prefix>_<finding>``; an empty cell is NaN."""
+    return np.array([[_float(r[f"{prefix}_{f}"]) for f in FINDINGS] for r in rows]).reshape(-1, len(FINDINGS))
+
+
+def _rule_in(rows: list[dict], thresholds: np.ndarray) -> np.ndarray:
+    """The rule-in columns where the file has them; the threshold wherever a column or cell is missing."""
+    if not rows or not all(f"rule_in_{f}" in rows[0] for f in FINDINGS):
+        return thresholds.copy()
+    rule_in = _matrix(rows, "rule_in")
+    return np.where(np.isnan(rule_in), thresholds, rule_in)
 
 
 def record_digests(manifest, records) -> list[str]:
@@ -127,3 +161,8 @@ def aligned(predictions: Predictions, digests: list[str]) -> tuple[np.ndarray, n
     rows = predictions.rows_for(digests)
     return (predictions.probabilities[rows], predictions.thresholds[rows],
             [predictions.abstained[r].strip() or None for r in rows])
+
+
+def aligned_levels(predictions: Predictions, digests: list[str]) -> list[dict[str, str]]:
+    """Each photo's levels (``Predictions.levels``) in the order of ``digests``."""
+    return [predictions.levels(int(r)) for r in predictions.rows_for(digests)]

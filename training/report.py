@@ -30,6 +30,11 @@ RULES = (
     "same photos and bootstraps the difference B - A with one set of resampled patients for both.",
     "**Out-of-fold input**: `skinfindings evaluate --predictions FILE.csv` reports cross-validated predictions exactly "
     "like a checkpoint's, each photo at its own fold's thresholds, marked out-of-fold.",
+    "**ECE interval**: the 95% interval of the bootstrap resamples shifted by the bootstrap's bias estimate (their "
+    "mean minus the estimate), so it is centred on the estimate; ECE is biased upward on small sets and a plain "
+    "percentile interval can miss it.",
+    "**Decisions**: what the app's notice and the pre-sort's tier say for each photo comes from the app's own "
+    "functions (`priority.decide`, `guidance.urgency`), per scenario (treatment, day, no red flags).",
 )
 RULE_TITLES = {
     "excluded": "excluded (headline: assessed photos only)",
@@ -49,6 +54,18 @@ def fmt(summary: dict | None, digits: int = 2, interval: bool = True) -> str:
         low, high = summary["ci"]
         exact = "†" if summary.get("ci_method") == "clopper-pearson" else ""
         text += f" ({low:.{digits}f}–{high:.{digits}f}{exact})"
+    return text
+
+
+def percent(summary: dict | None) -> str:
+    """'12% (8-17%)', or 'n/a (reason)'."""
+    if summary is None:
+        return "-"
+    if summary["value"] is None:
+        return f"n/a ({summary['na']})"
+    text = f"{summary['value']:.0%}"
+    if summary.get("ci"):
+        text += f" ({summary['ci'][0]:.0%}–{summary['ci'][1]:.0%})"
     return text
 
 
@@ -183,7 +200,7 @@ def _abstention(result: dict) -> list[str]:
              f"- On assessed photos: label-wise accuracy {_number(a['gate']['accuracy'])}, pooled sensitivity "
              f"{_number(a['gate']['sensitivity'])} (coverage.png shows both if only the most confident photos "
              "were answered).", "",
-             "Threshold metrics with abstentions handled three ways:", ""]
+             *_refusals(a), "Threshold metrics with abstentions handled three ways:", ""]
     rules = {"excluded": {"per_finding": result["per_finding"], "macro": result["macro"]}, **a["rules"]}
     header = ["finding", "rule", *(METRICS[m].label for m in THRESHOLD_METRICS)]
     rows = []
@@ -192,6 +209,16 @@ def _abstention(result: dict) -> list[str]:
             block = scored["macro"] if finding == "macro" else scored["per_finding"][finding]["metrics"]
             rows.append([finding, RULE_TITLES[rule], *_metric_row(block, THRESHOLD_METRICS)])
     return lines + [table(header, rows), ""]
+
+
+def _refusals(abstention: dict) -> list[str]:
+    """Refusals by reason with the labelled positives each took away."""
+    by_reason = abstention.get("by_reason", {})
+    if not by_reason:
+        return []
+    rows = [[reason, b["photos"], *(b["positives_lost"][f] for f in FINDINGS)] for reason, b in by_reason.items()]
+    return ["Refusals by reason, with the labelled positives each one lost:", "",
+            table(["reason", "photos", *(f"{f} positives lost" for f in FINDINGS)], rows), ""]
 
 
 def _subgroups(result: dict) -> list[str]:
@@ -247,7 +274,7 @@ def _plots(result: dict) -> list[str]:
         return []
     titles = {"roc": "ROC curves", "pr": "Precision-recall curves", "reliability": "Reliability diagram",
               "tone": "Per skin tone", "cooccurrence": "Co-occurrence", "coverage": "Coverage vs accuracy",
-              "errors": "Most confident errors"}
+              "errors": "Most confident errors", "decision_curve": "Decision curves (net benefit)"}
     lines = ["## Plots", ""]
     for key, name in plots.items():
         lines += [f"### {titles.get(key, key)}", "", f"![{titles.get(key, key)}]({name})", ""]
@@ -258,6 +285,17 @@ def _plots(result: dict) -> list[str]:
 
 
 def render_report(result: dict) -> str:
-    lines = [*_header(result), *_caveats(result), *_rules(), *_data_section(result), *_main_table(result),
-             *_baselines(result), *_abstention(result), *_subgroups(result), *_labels(result), *_plots(result)]
+    from skinfindings.training.report_judged import (
+        calibration_section,
+        data_checks_section,
+        decisions_section,
+        operating_points_section,
+        summary_lines,
+    )
+
+    header = _header(result)
+    lines = [*header[:2], *summary_lines(result), "", *header[2:], *_caveats(result), *_rules(), *_data_section(result),
+             *_main_table(result), *decisions_section(result), *operating_points_section(result),
+             *calibration_section(result), *_baselines(result), *_abstention(result), *data_checks_section(result),
+             *_subgroups(result), *_labels(result), *_plots(result)]
     return "\n".join(lines).rstrip() + "\n"

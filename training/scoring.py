@@ -36,18 +36,19 @@ from skinfindings.training.metrics import (
 
 
 def macro_summary(points: dict[str, float], resampled: dict[str, np.ndarray],
-                  intervals: dict[str, list[float] | None]) -> dict:
+                  intervals: dict[str, list[float] | None], recentre: bool = False) -> dict:
     """Mean over a fixed set of findings, in the point estimate and in every resample alike.
 
     A resample where one member is undefined is left out (``defined`` < 1 says so) instead of
     averaging fewer findings there: a mean of 4 findings is not a resample of a mean of 5. Where the
-    bootstrap degenerates, the interval is the mean of the members' own intervals.
+    bootstrap degenerates, the interval is the mean of the members' own intervals. ``recentre``: the
+    bias-corrected interval (``bootstrap.summarise``), for a metric whose members are summarised so.
     """
     members = list(points)
     if not members:
         return {**summarise(float("nan"), np.array([]), "no finding is measurable"), "findings": []}
     stack = np.stack([resampled[f] for f in members])
-    summary = summarise(float(np.mean([points[f] for f in members])), stack.mean(axis=0))
+    summary = summarise(float(np.mean([points[f] for f in members])), stack.mean(axis=0), recentre=recentre)
     ci = summary["ci"]
     if (ci is None or ci[1] - ci[0] < 1e-9) and all(intervals[f] for f in members):
         summary["ci"] = [round(float(np.mean([intervals[f][k] for f in members])), 4) for k in (0, 1)]
@@ -91,13 +92,15 @@ def score_findings(
             "negatives": int(known_y.size - known_y.sum()),
             "metrics": {m: summarise(values[finding][m][0], values[finding][m][1:],
                                      forced or why_undefined(m, y, scores, threshold),
-                                     evidence_groups(m, y, scores, threshold, ids)) for m in metrics},
+                                     evidence_groups(m, y, scores, threshold, ids),
+                                     recentre=METRICS[m].bias_corrected) for m in metrics},
         }
     macro = {}
     for m in metrics:
         members = [f for f in FINDINGS if per_finding[f]["metrics"][m]["value"] is not None]
         macro[m] = macro_summary({f: values[f][m][0] for f in members}, {f: values[f][m][1:] for f in members},
-                                 {f: per_finding[f]["metrics"][m]["ci"] for f in members})
+                                 {f: per_finding[f]["metrics"][m]["ci"] for f in members},
+                                 METRICS[m].bias_corrected)
     return {"per_finding": per_finding, "macro": macro}
 
 
