@@ -12,21 +12,22 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from skinfindings.app import guidance, inputs  # noqa: E402
+from skinfindings.app import guidance, inputs, trends  # noqa: E402
 from skinfindings.app.heatmap import grad_cam, overlay  # noqa: E402
 from skinfindings.app.inputs import GONE, clean_days, upload_source  # noqa: E402
-from skinfindings.app.notice import notice_html  # noqa: E402
+from skinfindings.app.notice import notice_html, photo_decision  # noqa: E402
 from skinfindings.app.presort import data_uri  # noqa: E402
-from skinfindings.app.priority import RED_FLAGS  # noqa: E402
+from skinfindings.app.priority import ESCALATING, RED_FLAGS, Decision  # noqa: E402
 from skinfindings.data.photo import PhotoError  # noqa: E402
-from skinfindings.findings import FINDING_INFO, FINDINGS  # noqa: E402
+from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN, POSSIBLE  # noqa: E402
 from skinfindings.model.quality import Abstention  # noqa: E402
 
-BORDERLINE = 0.10  # a probability this close to its threshold is called borderline
 UNCERTAINTY = (
     "The percentages are the model's own estimates, not measurements: it can miss a finding or report one that "
-    "is not there. A finding is reported when its estimate reaches the cut-off shown."
+    "is not there. A finding is possible from its first cut-off and likely from its second."
 )
+MAX_DAY = trends.RULES.max_day  # one range for every tab
+DAY_HELP = f"A whole number from 0 (the day of the treatment) to {MAX_DAY}; leave empty if not sure."
 
 
 @dataclass
@@ -35,7 +36,9 @@ class PhotoResult:
 
     name: str
     probabilities: dict[str, float] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)  # rule-out: possible from here
+    rule_in: dict[str, float] = field(default_factory=dict)  # likely from here
+    levels: dict[str, str] = field(default_factory=dict)  # LIKELY / POSSIBLE / NOT_SEEN; empty when not assessed
     present: list[str] = field(default_factory=list)
     abstention: Abstention | None = None
     error: str | None = None
@@ -53,11 +56,14 @@ def analyse(predictor, photo, name: str = "photo") -> PhotoResult:
         prediction = predictor.predict(photo, name=name)
     except PhotoError as exc:
         return PhotoResult(name, error=exc.user_message)
-    maps = grad_cam(predictor, prediction.pixels, prediction.present) if prediction.present else {}
+    shown = carded(prediction.levels)
+    maps = grad_cam(predictor, prediction.pixels, shown) if shown else {}
     return PhotoResult(
         name=name,
         probabilities=prediction.probabilities,
         thresholds=prediction.thresholds,
+        rule_in=prediction.rule_in,
+        levels=dict(prediction.levels),
         present=list(prediction.present),
         abstention=prediction.abstention,
         view=data_uri(prediction.pixels),
@@ -68,16 +74,22 @@ def analyse(predictor, photo, name: str = "photo") -> PhotoResult:
 # ---------------------------------------------------------------- rendering
 
 
+def carded(levels: dict[str, str]) -> list[str]:
+    """Findings that get a card (and a heatmap): every likely one, and escalating ones that are possible."""
+    return [f for f in FINDINGS if levels.get(f) == LIKELY or (levels.get(f) == POSSIBLE and f in ESCALATING)]
+
+
+def card_order(result: PhotoResult, decision: Decision) -> list[str]:
+    """Escalating findings first (raised, then watched), then the rest by probability."""
+    def rank(finding: str) -> tuple[int, float]:
+        role = 0 if finding in decision.raising else 1 if finding in decision.watch else 2
+        return role, -result.probabilities.get(finding, 0.0)
+
+    return sorted(carded(result.levels), key=rank)
+
+
 def percent(p: float) -> str:
     return f"{100 * p:.0f}%"
-
-
-def _probability_note(result: PhotoResult, finding: str) -> str:
-    p, threshold = result.probabilities[finding], result.thresholds[finding]
-    note = f"model estimate {percent(p)}; reported from {percent(threshold)}"
-    if abs(p - threshold) < BORDERLINE:
-        note += " (borderline: close to the cut-off)"
-    return note
 
 
 def _figure(uri: str, caption: str) -> str:
@@ -85,18 +97,29 @@ def _figure(uri: str, caption: str) -> str:
     return f'<figure><img src="{uri}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
-def _finding_card(result: PhotoResult, finding: str, procedure: str | None, days: int | None) -> str:
-    advice = guidance.finding_advice(finding, procedure, days)
+def _contact(finding: str, decision: Decision, advice: guidance.FindingAdvice) -> str:
+    """When to contact the provider, in the same words as the notice for this finding's role in the decision."""
+    if finding in decision.raising:
+        return guidance.guidance().wording["contact_raised"]
+    if finding in decision.watch:
+        return guidance.watch_sentence([finding])
+    return advice.contact
+
+
+def _finding_card(result: PhotoResult, finding: str, decision: Decision, procedure: str | None,
+                  days: int | None) -> str:
+    advice = guidance.finding_advice(finding, procedure, days, result.levels[finding])
     helps = "".join(f"<li>{html.escape(text)}</li>" for text in advice.helps)
-    probability = html.escape(_probability_note(result, finding))
+    kind = " sf-escalating" if finding in decision.raising else " sf-watch" if finding in decision.watch else ""
     return (
-        f'<div class="sf-finding" data-finding="{finding}">'
-        f'<h4>{html.escape(advice.headline)} <span class="sf-prob">{probability}</span></h4>'
-        f"<p><b>What it is.</b> {html.escape(advice.what)}</p>"
+        f'<div class="sf-finding{kind}" data-finding="{finding}" data-level="{result.levels[finding]}">'
+        f"<h4>{html.escape(advice.headline)}</h4>"
+        f'<p class="sf-contact"><b>When to contact your provider.</b> '
+        f"{html.escape(_contact(finding, decision, advice))}</p>"
         f'<p class="sf-timing"><b>Timing.</b> {html.escape(advice.timing)}</p>'
-        f"<p><b>Usual course.</b> {html.escape(advice.course)}</p>"
         f"<p><b>What helps.</b></p><ul>{helps}</ul>"
-        f'<p class="sf-contact"><b>When to contact your provider.</b> {html.escape(advice.contact)}</p>'
+        f"<details><summary>What it is</summary><p>{html.escape(advice.what)}</p>"
+        f"<p>{html.escape(advice.course)}</p></details>"
         "</div>"
     )
 
@@ -106,28 +129,62 @@ def _pictures(result: PhotoResult) -> str:
     if result.view:
         figures.append(_figure(result.view, "Your photo as the model saw it (resized, without metadata)"))
     figures += [
-        _figure(uri, f"Where the model found signs of possible {guidance.finding_name(f)}")
+        _figure(uri, f"Where the model found signs of {guidance.finding_name(f)}")
         for f, uri in result.heatmaps.items()
     ]
     return f'<div class="sf-pictures">{"".join(figures)}</div>' if figures else ""
 
 
-def _other_findings(result: PhotoResult) -> str:
-    others = sorted((f for f in FINDINGS if f not in result.present), key=lambda f: -result.probabilities[f])
+def estimates_table(result: PhotoResult) -> str:
+    """Every finding's level, estimate and the two cut-offs, most probable first."""
     rows = "".join(
-        f"<tr><td>{html.escape(FINDING_INFO[f].label)}</td><td>{html.escape(_probability_note(result, f))}</td></tr>"
-        for f in others
+        f"<tr><th scope=\"row\">{html.escape(guidance.guidance().names[f])}</th>"
+        f"<td>{html.escape(guidance.level_word(result.levels.get(f, NOT_SEEN)))}</td>"
+        f"<td>{percent(result.probabilities[f])}</td><td>{percent(result.thresholds[f])}</td>"
+        f"<td>{percent(result.rule_in.get(f, result.thresholds[f]))}</td></tr>"
+        for f in sorted(FINDINGS, key=lambda f: -result.probabilities[f])
     )
-    return f'<h3>Other findings, lower probability</h3><table class="sf-others">{rows}</table>' if rows else ""
+    return (
+        '<div class="sf-scroll"><table class="sf-estimates"><caption>The model\'s estimates</caption><thead><tr>'
+        '<th scope="col">Finding</th><th scope="col">Level</th><th scope="col">Estimate</th>'
+        '<th scope="col">Possible from</th><th scope="col">Likely from</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _details(result: PhotoResult) -> str:
+    table = estimates_table(result) if result.assessed else ""
+    note = f'<p class="sf-uncertainty">{html.escape(UNCERTAINTY)}</p>' if result.assessed else ""
+    return (
+        '<details class="sf-details"><summary>Details: the model\'s estimates and where it looked</summary>'
+        f"{_pictures(result)}{table}{note}</details>"
+    )
 
 
 def _general_care() -> str:
     items = "".join(f"<li>{html.escape(text)}</li>" for text in guidance.general_care())
-    return f"<h3>Aftercare that helps in general</h3><ul>{items}</ul>"
+    return f'<details class="sf-care"><summary>Aftercare that helps in general</summary><ul>{items}</ul></details>'
 
 
-def results_html(result: PhotoResult | None, procedure: str | None, days) -> str:
-    """Findings with guidance, or the reason the photo could not be used. Pure: the tests call it directly."""
+def _footer() -> str:
+    return f'<p class="sf-disclaimer">{html.escape(guidance.disclaimer())}</p>'
+
+
+def _next_step(decision: Decision, flags) -> str:
+    message = guidance.urgency(decision, inputs.clean_flags(flags))
+    return f'<p class="sf-next-step"><b>{html.escape(message.next_step)}</b></p>'
+
+
+def _also_possible(result: PhotoResult) -> str:
+    others = [f for f in FINDINGS if result.levels.get(f) == POSSIBLE and f not in carded(result.levels)]
+    if not others:
+        return ""
+    names = ", ".join(guidance.finding_name(f) for f in others)
+    return f'<p class="sf-also">{html.escape(guidance.guidance().wording["also_possible"].format(findings=names))}</p>'
+
+
+def results_html(result: PhotoResult | None, procedure: str | None, days, flags=None) -> str:
+    """The next step first, then the findings (escalating first), details folded away. Pure: tests call it."""
     days = clean_days(days)
     if result is None:
         return '<div class="sf-results sf-empty"><p>Add a photo and press <b>Check photo</b>.</p></div>'
@@ -136,22 +193,25 @@ def results_html(result: PhotoResult | None, procedure: str | None, days) -> str
             '<div class="sf-results"><div class="sf-error" role="alert"><h3>This file could not be read</h3>'
             f"<p>{html.escape(result.error)}</p><p>Nothing was checked. You can add another photo.</p></div></div>"
         )
+    decision = photo_decision(result, flags, procedure, days)
     if result.abstention:
         return (
-            '<div class="sf-results"><div class="sf-abstain" role="alert"><h3>This photo could not be assessed</h3>'
-            f"<p>{html.escape(result.abstention.message)}</p>"
+            f'<div class="sf-results">{_next_step(decision, flags)}<div class="sf-abstain">'
+            f"<h3>This photo could not be assessed</h3><p>{html.escape(result.abstention.message)}</p>"
             f"<p><b>How to retake it:</b> {html.escape(result.abstention.tip)}</p></div>"
-            f"{_pictures(result)}{_general_care()}</div>"
+            f"{_details(result)}{_general_care()}{_footer()}</div>"
         )
-    if result.present:
-        cards = "".join(_finding_card(result, f, procedure, days) for f in result.present)
-        found = f"<h3>Possible findings</h3>{cards}"
+    procedure = None if procedure in (None, "", guidance.UNKNOWN_PROCEDURE) else procedure
+    shown = card_order(result, decision)
+    if shown:
+        cards = "".join(_finding_card(result, f, decision, procedure, days) for f in shown)
+        found = f"<h3>What the app found</h3>{cards}{_also_possible(result)}"
     else:
         headline = guidance.guidance().wording["headline_none"]
-        found = f"<h3>{html.escape(headline)}</h3><p>{html.escape(guidance.nothing_found())}</p>"
+        found = f"<h3>{html.escape(headline)}</h3>{_also_possible(result)}<p>{html.escape(guidance.nothing_found())}</p>"
     return (
-        f'<div class="sf-results">{_pictures(result)}{found}{_other_findings(result)}'
-        f'<p class="sf-uncertainty">{html.escape(UNCERTAINTY)}</p>{_general_care()}</div>'
+        f'<div class="sf-results">{_next_step(decision, flags)}{found}{_details(result)}{_general_care()}'
+        f"{_footer()}</div>"
     )
 
 
@@ -172,8 +232,8 @@ def check_photo(predictor, inbox: privacy.UploadInbox, upload, procedure, days, 
             result = PhotoResult(name, error=f"{GONE} Please add it again.")
         else:
             result = analyse(predictor, source, name)
-        results = results_html(result, procedure, days)
-    return result, None, notice_html(meta, result, flags), results
+        results = results_html(result, procedure, days, flags)
+    return result, None, notice_html(meta, result, flags, procedure, days), results
 
 
 def validators(max_file_bytes: int, tickets: privacy.UploadTickets) -> dict:
@@ -181,7 +241,9 @@ def validators(max_file_bytes: int, tickets: privacy.UploadTickets) -> dict:
 
     def form(procedure, days, flags) -> list:
         days = inputs.parse_days(days)
-        return [inputs.parse_procedure(procedure), "" if days is None else str(days), sorted(inputs.parse_flags(flags))]
+        if days is not None and days > MAX_DAY:
+            raise inputs.BadInput(DAY_HELP)
+        return [inputs.parse_procedure(procedure), days, sorted(inputs.parse_flags(flags))]
 
     def check(raw: list) -> list:
         checked = form(*raw[1:4])  # first: a refused form keeps the upload's ticket for the corrected retry
@@ -212,12 +274,15 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
                     label="Treatment you had",
                     elem_id="sf-procedure",
                 )
-                # A textbox, not gr.Number: gr.Number shows and sends 0 until edited, and "day 0" is
-                # a claim the patient did not make. Empty means "not given".
-                days = gr.Textbox(
+                # value=None with a placeholder: the field starts empty (not 0, a claim the patient did not make).
+                days = gr.Number(
+                    value=None,
                     label="Days since the treatment (0 = the same day)",
-                    placeholder="for example 3; leave empty if not sure",
-                    max_lines=1,
+                    info=DAY_HELP,
+                    placeholder="for example 3",
+                    precision=0,
+                    minimum=0,
+                    maximum=MAX_DAY,
                     elem_id="sf-days",
                 )
                 flags = gr.CheckboxGroup(
@@ -239,7 +304,7 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
     )
     for control in (procedure, days, flags):
         control.change(
-            lambda result, p, d, f: (notice_html(meta, result, f), results_html(result, p, d)),
+            lambda result, p, d, f: (notice_html(meta, result, f, p, d), results_html(result, p, d, f)),
             [state, procedure, days, flags],
             [notice, results],
             api_name="update_guidance",  # named so that its inputs are validated too (see validators)

@@ -1,15 +1,16 @@
 """Aftercare guidance for the app: which texts to show, worded for the procedure, the day and the red flags.
 
     from skinfindings.app.guidance import finding_advice, urgency
+    from skinfindings.app.priority import decide
     advice = finding_advice("erythema", procedure="microneedling", days=10)
-    advice.timing    # "... You are on day 10, which is later than this usually lasts: contact your provider ..."
-    message = urgency(present=["pustules"], assessed=True, red_flags={"fever"})
-    message.level.key, message.headline, message.lines, message.emergency
+    advice.timing    # "... You are on day 10, later than this usually lasts: if it is not fading, contact ..."
+    message = urgency(decide(prediction.levels, prediction.assessed, red_flags={"fever"}), {"fever"})
+    message.level.key, message.headline, message.next_step, message.lines, message.emergency
 
 Every text lives in ``guidance.json`` next to this file, each fact with the seed
 documents it rests on; this module only chooses and fills them in. The level of
-urgency comes from ``skinfindings.app.priority.tier_for``, the same rule the
-clinician pre-sort uses, so the patient view and the pre-sort cannot disagree.
+urgency is the tier of ``skinfindings.app.priority.decide``, the one decision the
+clinician pre-sort, the cards and the report also read, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from skinfindings.app.priority import RED_FLAGS, Tier, tier_for
-from skinfindings.findings import FINDING_INFO, FINDINGS
+from skinfindings.app.priority import ESCALATING, RED_FLAGS, Decision, Tier
+from skinfindings.findings import FINDINGS, POSSIBLE
 
 GUIDANCE_FILE = Path(__file__).resolve().parent / "guidance.json"
 UNKNOWN_PROCEDURE = "unknown"
@@ -50,6 +51,7 @@ class FindingGuide:
     helps: tuple[Fact, ...]
     contact: Fact
     timing: dict[str, Timing]  # procedure key -> timing
+    watch: Fact | None = None  # for escalating findings: the change that should make a patient call
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Guidance:
     messages: dict[str, Fact]
     red_flag_sources: dict[str, tuple[str, ...]]
     wording: dict[str, str]
+    names: dict[str, str]  # finding -> plain word first, then the term
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class Urgency:
 
     level: Tier
     headline: str
-    lines: tuple[str, ...]
+    next_step: str  # the one plain sentence of what to do now, said first
+    lines: tuple[str, ...]  # why, briefly
     emergency: str | None  # emergency wording, shown whenever a red flag is ticked
 
 
@@ -95,8 +99,9 @@ def _finding_guide(raw: dict) -> FindingGuide:
         procedure: Timing(_fact(entry), entry["expected"], entry["first_day"], entry["last_day"])
         for procedure, entry in raw["timing"].items()
     }
+    watch = _fact(raw["watch"]) if "watch" in raw else None
     return FindingGuide(
-        _fact(raw["what"]), _fact(raw["course"]), tuple(map(_fact, raw["helps"])), _fact(raw["contact"]), timing
+        _fact(raw["what"]), _fact(raw["course"]), tuple(map(_fact, raw["helps"])), _fact(raw["contact"]), timing, watch
     )
 
 
@@ -112,6 +117,7 @@ def load_guidance(path: str | Path = GUIDANCE_FILE) -> Guidance:
         messages={key: _fact(value) for key, value in facts["messages"].items()},
         red_flag_sources={key: tuple(value) for key, value in facts["red_flag_sources"].items()},
         wording=dict(raw["wording"]),
+        names={key: value for key, value in raw["names"].items() if key != "about"},
     )
     _check(guidance, path)
     return guidance
@@ -120,7 +126,7 @@ def load_guidance(path: str | Path = GUIDANCE_FILE) -> Guidance:
 def all_facts(guidance: Guidance) -> list[Fact]:
     facts = list(guidance.general_care) + list(guidance.messages.values())
     for guide in guidance.findings.values():
-        facts += [guide.what, guide.course, guide.contact, *guide.helps]
+        facts += [guide.what, guide.course, guide.contact, *guide.helps] + ([guide.watch] if guide.watch else [])
         facts += [timing.fact for timing in guide.timing.values()]
     return facts
 
@@ -129,6 +135,9 @@ def _check(guidance: Guidance, path: str | Path) -> None:
     problems = []
     if set(guidance.findings) != set(FINDINGS):
         problems.append(f"findings {sorted(guidance.findings)} != {sorted(FINDINGS)}")
+    if set(guidance.names) != set(FINDINGS):
+        problems.append(f"names {sorted(guidance.names)} != {sorted(FINDINGS)}")
+    problems += [f"{key}: escalating finding without 'watch'" for key in ESCALATING if guidance.findings[key].watch is None]
     if set(guidance.red_flag_sources) != set(RED_FLAGS):
         problems.append(f"red_flag_sources {sorted(guidance.red_flag_sources)} != {sorted(RED_FLAGS)}")
     named = [source for fact in all_facts(guidance) for source in fact.sources]
@@ -150,9 +159,14 @@ def guidance() -> Guidance:
 
 
 def finding_name(finding: str) -> str:
-    """The finding's label in running text, without a 'possible' of its own (the sentence adds one)."""
-    label = FINDING_INFO[finding].label
-    return label[len("possible ") :] if label.lower().startswith("possible ") else label[0].lower() + label[1:]
+    """The finding in running text, plain word first: 'pus-filled bumps (pustules)'."""
+    name = guidance().names[finding]
+    return name[0].lower() + name[1:]
+
+
+def level_word(level: str) -> str:
+    """'Likely' / 'Possible' / 'Not seen' for a level from ``skinfindings.findings``."""
+    return guidance().wording[f"level_{level}"]
 
 
 def _listing(items: list[str]) -> str:
@@ -183,13 +197,15 @@ def timing_note(finding: str, procedure: str | None, days: int | None, source: G
     return words["timing_expected"].format(fact=fact, days=days)
 
 
-def finding_advice(finding: str, procedure: str | None = None, days: int | None = None) -> FindingAdvice:
-    """The guidance for one reported finding, worded for the procedure and the day when they are known."""
+def finding_advice(finding: str, procedure: str | None = None, days: int | None = None,
+                   level: str = POSSIBLE) -> FindingAdvice:
+    """The guidance for one finding at its level, worded for the procedure and the day when they are known."""
     source = guidance()
     guide = source.findings[finding]
+    name = source.names[finding]
     return FindingAdvice(
         finding=finding,
-        headline=source.wording["headline_reported"].format(label=finding_name(finding)),
+        headline=source.wording["headline_reported"].format(level=level_word(level), label=name),
         what=guide.what.text,
         course=guide.course.text,
         timing=timing_note(finding, procedure, days, source),
@@ -198,24 +214,43 @@ def finding_advice(finding: str, procedure: str | None = None, days: int | None 
     )
 
 
-def urgency(present: list[str], assessed: bool, red_flags: set[str] | frozenset[str] = frozenset()) -> Urgency:
-    """How soon to contact the provider. Never a reassuring state: the lowest level still says 'see your provider'."""
+def watch_sentence(findings: list[str] | tuple[str, ...]) -> str:
+    """'Watch the possible ...: if ..., contact your provider within a day.' for escalating findings only possible."""
+    source = guidance()
+    signs = "; or if ".join(source.findings[f].watch.text for f in findings)
+    return source.messages["watch"].text.format(findings=_listing([finding_name(f) for f in findings]), signs=signs)
+
+
+def urgency(decision: Decision, red_flags: set[str] | frozenset[str] = frozenset()) -> Urgency:
+    """What the notice says for one decision (``priority.decide``): how soon to contact the provider, and why.
+
+    Never a reassuring state: the lowest level still says to contact the provider with any worry."""
     source = guidance()
     messages, words = source.messages, source.wording
-    level = tier_for(present, assessed, set(red_flags))
-    escalating = [finding_name(f) for f in present if FINDING_INFO[f].escalates]
+    level = decision.tier
+    raised = _listing([finding_name(f) for f in decision.raising])
     if level.key == "urgent":
         flags = _listing([RED_FLAGS[key].lower() for key in RED_FLAGS if key in red_flags])
-        lines = [messages["urgent"].text.format(flags=flags)]
-        if escalating:
-            lines.append(messages["urgent_with_finding"].text.format(findings=_listing(escalating)))
-        return Urgency(level, words["headline_urgent"], tuple(lines), messages["emergency"].text)
+        lines = (messages["urgent_with_finding"].text.format(findings=raised),) if raised else ()
+        return Urgency(level, words["headline_urgent"], messages["urgent"].text.format(flags=flags), lines,
+                       messages["emergency"].text)
     if level.key == "review":
-        lines = (messages["review"].text.format(findings=_listing(escalating)), messages["notice"].text)
-        return Urgency(level, words["headline_review"], lines, None)
+        trend = _listing([finding_name(f) for f in decision.trend])
+        step = messages["review"].text.format(findings=raised) if raised else messages["review_trend"].text.format(
+            findings=trend)
+        return Urgency(level, words["headline_review"], step, (), None)
+    if decision.watch:
+        watched = _listing([finding_name(f) for f in decision.watch])
+        return Urgency(level, words["headline_watch"].format(findings=watched), watch_sentence(decision.watch), (),
+                       None)
     if level.key == "check":
-        return Urgency(level, words["headline_check"], (messages["check"].text, messages["notice"].text), None)
-    return Urgency(level, words["headline_notice"], (messages["notice"].text,), None)
+        return Urgency(level, words["headline_check"], messages["check"].text, (), None)
+    return Urgency(level, words["headline_notice"], messages["routine"].text, (), None)
+
+
+def disclaimer() -> str:
+    """The 'not a diagnosis' paragraph, said once under the results."""
+    return guidance().messages["notice"].text
 
 
 def general_care() -> tuple[str, ...]:

@@ -13,8 +13,11 @@ reason), never dropped and never treated as reassuring.
 
 Resumable: rows are appended to the output CSV as they are done, and a rerun skips
 photos (by ``photo_id``, the hash of the file's bytes) already in it; the finished
-CSV is rewritten sorted. Thumbnails are built from the model's metadata-free view
-of the photo, never from the file itself.
+CSV is rewritten sorted. Thumbnails (256 px) are decoded again from the photo's bytes
+through the safe loader and re-encoded from pixels, so no metadata reaches them.
+
+Each row's tier and reasons come from ``priority.decide`` (levels, red flags, the
+patient's treatment, day and trends), the same decision the patient's notice reads.
 
 Modules: ``presort_inputs`` (files, folders, archives), ``presort_rows`` (rows and the
 CSV), ``presort_patients`` (patient, day and trends per photo), ``presort_html`` (the
@@ -39,10 +42,12 @@ from skinfindings.app.presort_inputs import ID_LENGTH, PhotoInput, _read, collec
 from skinfindings.app.presort_patients import PatientTable, assign_patients
 from skinfindings.app.presort_rows import (  # noqa: F401  (the documented API)
     CSV_COLUMNS, SortRow, _append_csv, _resumable, read_csv, sort_rows, write_csv)
-from skinfindings.app.priority import RED_FLAGS, tier_for
-from skinfindings.data.photo import PhotoError
+from skinfindings.app.priority import RED_FLAGS, decide
+from skinfindings.data.photo import PhotoError, load_photo
+from skinfindings.findings import FINDINGS, level_for
 
-THUMBNAIL_SIDE = 128
+THUMBNAIL_SIDE = 128  # the model's view, rebuilt from its pixels (the recovery tab's small pictures)
+WORKLIST_SIDE = 256  # the worklist's thumbnails, from the photo itself: big enough to see a pustule
 
 
 # ----------------------------------------------------------------------------- sorting
@@ -92,9 +97,15 @@ def presort(
     assign_patients(rows, patients)
     for row in rows:
         row.red_flags = sorted(flags_for(row.name, red_flags))
-        row.tier = tier_for(row.present, row.assessed, set(row.red_flags), row.trend_flags)
+        decide_row(row)
     return sort_rows(rows)
 
+
+def decide_row(row: SortRow) -> None:
+    """The row's tier and reasons by ``priority.decide``: levels, red flags, its patient's treatment, day and trend."""
+    decision = decide(row.levels, row.assessed, row.probabilities, red_flags=row.red_flags, procedure=row.treatment,
+                      day=row.day, rising_or_late={f: row.trend.get(f, "") for f in row.trend_flags})
+    row.tier, row.reasons = decision.tier, list(decision.reasons)
 
 
 def _sort_chunk(predictor, chunk: list[PhotoInput], done: dict[str, SortRow], model: str,
@@ -122,49 +133,71 @@ def _sort_chunk(predictor, chunk: list[PhotoInput], done: dict[str, SortRow], mo
     if to_predict:
         data, names, ids = zip(*to_predict)
         predictions = predictor.predict_many(list(data), names=list(names))
-        new_rows += [_row(p, pid, model, thumbnails) for p, pid in zip(predictions, ids)]
+        new_rows += [_row(p, pid, model, worklist_thumbnail(photo) if thumbnails and p.pixels is not None else None)
+                     for p, pid, photo in zip(predictions, ids, data)]
     return new_rows, reused
 
 
 def _error_row(item: PhotoInput, message: str, model: str) -> SortRow:
     # A file that could not be read has no bytes to hash; its id hashes the name instead.
     pid = "name-" + hashlib.sha256(item.name.encode()).hexdigest()[: ID_LENGTH - 5]
-    return SortRow(pid, item.name, tier_for([], False), [], {}, None, message, None, model=model)
+    row = SortRow(pid, item.name, decide({}, False).tier, [], {}, None, message, None, model=model)
+    decide_row(row)
+    return row
 
 
-def _row(prediction, pid: str, model: str, thumbnails: bool) -> SortRow:
+def _row(prediction, pid: str, model: str, thumbnail: Image.Image | None) -> SortRow:
     abstention = prediction.abstention
     assessed = prediction.assessed
-    return SortRow(
+    row = SortRow(
         photo_id=pid,
         name=prediction.name,
-        tier=tier_for(prediction.present, assessed),
+        tier=decide({}, False).tier,  # decided below, and again once red flags and patients are known
         present=list(prediction.present),
         probabilities=dict(prediction.probabilities) if assessed else {},
         abstain_reason=f"{abstention.message} {abstention.tip}" if abstention else None,
         error=prediction.error,
-        thumbnail=make_thumbnail(prediction.pixels) if thumbnails and prediction.pixels is not None else None,
+        thumbnail=thumbnail,
         abstain_code=abstention.code if abstention else None,
         model=model,
+        levels=dict(prediction.levels),
     )
+    decide_row(row)
+    return row
 
 
 def _reuse(row: SortRow, name: str, data: bytes, predictor, thumbnails: bool) -> SortRow:
-    """A row from an earlier run, under this run's name; the thumbnail is rebuilt (the CSV has none)."""
-    thumbnail = None
-    if thumbnails:
-        try:
-            thumbnail = make_thumbnail(predictor.prepare(data)[0])
-        except PhotoError:
-            thumbnail = None
-    return SortRow(row.photo_id, name, row.tier, list(row.present), dict(row.probabilities), row.abstain_reason,
-                   row.error, thumbnail, row.abstain_code, [], row.model)
+    """A row from an earlier run, under this run's name; the thumbnail is rebuilt (the CSV has none) and the
+    levels are worked out again from the stored estimates and the same model's cut-offs."""
+    levels = levels_from(row.probabilities, predictor.meta) if row.assessed else {}
+    reused = SortRow(row.photo_id, name, row.tier, list(row.present), dict(row.probabilities), row.abstain_reason,
+                     row.error, worklist_thumbnail(data) if thumbnails else None, row.abstain_code, [], row.model,
+                     levels=levels, reused=True)
+    decide_row(reused)
+    return reused
+
+
+def levels_from(probabilities: dict[str, float], meta) -> dict[str, str]:
+    """Levels from stored estimates and the checkpoint's two cut-offs per finding (as the Predictor sets them)."""
+    cutoffs = zip(FINDINGS, meta.thresholds, meta.rule_in_thresholds)
+    return {f: level_for(probabilities[f], rule_out, rule_in) for f, rule_out, rule_in in cutoffs}
 
 
 def make_thumbnail(pixels: np.ndarray) -> Image.Image:
     """A <= 128 px image rebuilt from the model's pixel array: it can carry no metadata."""
     image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR)
+    return image
+
+
+def worklist_thumbnail(data: bytes) -> Image.Image | None:
+    """A <= 256 px picture decoded again from the photo's bytes through the safe loader; None if unreadable.
+    Built from pixels, so it carries no metadata."""
+    try:
+        image = load_photo(data, draft_size=WORKLIST_SIDE)
+    except PhotoError:
+        return None
+    image.thumbnail((WORKLIST_SIDE, WORKLIST_SIDE), Image.Resampling.LANCZOS)
     return image
 
 

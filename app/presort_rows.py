@@ -14,15 +14,18 @@ from typing import Sequence
 
 from PIL import Image
 
+from skinfindings.app.csv_cells import escape_row, unescape_cell
 from skinfindings.app.priority import TIER_BY_KEY, Tier, sort_key
 from skinfindings.findings import FINDINGS
 
 BASE_COLUMNS = ("photo_id", "name", "tier", "tier_label", "possible_findings", *FINDINGS,
                 "abstain_code", "abstain_reason", "error", "red_flags")
-# Patient columns are worked out again on every run (a trend needs all of a patient's photos), so a
-# resume does not read them, and a CSV from before they existed still resumes.
+# Decision and patient columns are worked out again on every run (a trend needs all of a patient's photos; the
+# levels follow from the estimates and the model's cut-offs), so a resume does not read them, and a CSV from
+# before they existed still resumes.
+DECISION_COLUMNS = ("levels", "reasons")
 PATIENT_COLUMNS = ("patient", "day", "trend_flags", "trend")
-CSV_COLUMNS = (*BASE_COLUMNS, *PATIENT_COLUMNS, "model")
+CSV_COLUMNS = (*BASE_COLUMNS, *DECISION_COLUMNS, *PATIENT_COLUMNS, "model")
 RESUME_COLUMNS = (*BASE_COLUMNS, "model")  # what a resume reads back
 # "model" is last on purpose: a row cut short by an interrupted run loses it and is not resumed.
 
@@ -45,6 +48,9 @@ class SortRow:
     treatment: str | None = None
     trend_flags: list[str] = field(default_factory=list)  # the patient's findings rising or later than expected
     trend: dict[str, str] = field(default_factory=dict)  # finding -> the patient's verdict kind (app/trends.py)
+    levels: dict[str, str] = field(default_factory=dict)  # LIKELY / POSSIBLE / NOT_SEEN; empty when not assessed
+    reasons: list[str] = field(default_factory=list)  # why the row is in its tier (priority.decide), clinician words
+    reused: bool = False  # taken from an earlier run's CSV
 
     @property
     def assessed(self) -> bool:
@@ -53,15 +59,25 @@ class SortRow:
 
 
 def sort_rows(rows: list[SortRow]) -> list[SortRow]:
-    return sorted(rows, key=lambda r: (*sort_key(r.tier, r.probabilities), r.name))
+    """Most urgent first; a patient's photos stay together (by day), placed where their most urgent photo goes."""
+    def own_key(row: SortRow) -> tuple:
+        return sort_key(row.tier, row.probabilities)
+
+    groups: dict[str, list[SortRow]] = {}
+    for row in rows:
+        groups.setdefault(f"patient:{row.patient}" if row.patient is not None else f"photo:{id(row)}", []).append(row)
+    ordered = sorted(groups.values(), key=lambda group: min((*own_key(r), r.name) for r in group))
+    return [row for group in ordered
+            for row in sorted(group, key=lambda r: (r.day is None, r.day or 0, *own_key(r), r.name))]
 
 
 def _csv_record(row: SortRow) -> list[str]:
     probabilities = [f"{row.probabilities[f]:.4f}" if f in row.probabilities else "" for f in FINDINGS]
-    return [row.photo_id, row.name, row.tier.key, row.tier.label, ";".join(row.present), *probabilities,
+    return escape_row([row.photo_id, row.name, row.tier.key, row.tier.label, ";".join(row.present), *probabilities,
             row.abstain_code or "", row.abstain_reason or "", row.error or "", ";".join(row.red_flags),
+            ";".join(f"{f}={level}" for f, level in row.levels.items()), "; ".join(row.reasons),
             row.patient or "", "" if row.day is None else str(row.day), ";".join(row.trend_flags),
-            ";".join(f"{f}={kind}" for f, kind in row.trend.items()), row.model]
+            ";".join(f"{f}={kind}" for f, kind in row.trend.items()), row.model])  # no formulas (csv_cells)
 
 
 def write_csv(rows: Sequence[SortRow], path: str | os.PathLike) -> Path:
@@ -120,7 +136,7 @@ def _parse_record(record: dict[str, str | None]) -> SortRow | None:
     if set(present) - set(FINDINGS):
         return None
     return SortRow(
-        photo_id=record["photo_id"], name=record["name"], tier=TIER_BY_KEY[record["tier"]], present=present,
+        photo_id=record["photo_id"], name=unescape_cell(record["name"]), tier=TIER_BY_KEY[record["tier"]], present=present,
         probabilities=probabilities, abstain_reason=record["abstain_reason"] or None, error=record["error"] or None,
         thumbnail=None, abstain_code=record["abstain_code"] or None,
         red_flags=[f for f in record["red_flags"].split(";") if f], model=record["model"],

@@ -1,15 +1,19 @@
-"""Priority rules for the clinician pre-sort and the patient's urgency message — the one place they live.
+"""Priority rules for the clinician pre-sort and every patient-facing notice — the one place they live.
 
 Tiers, most urgent first. A photo is never put *below* where its worst sign puts it,
 and a photo we cannot assess is never treated as reassuring:
 
     1 urgent      any red-flag answer (fever, spreading redness, pus, ...)          -> contact the provider now
-    2 review      possible pustules or crusting at or above the model's threshold  -> can be a sign of infection,
-                  or, over a series of photos, a finding rising or present after its expected window
-    3 check       the photo could not be assessed (unreadable, too dark, not skin)  -> a person must look at it
-    4 routine     other possible findings (redness, milia, darker patches)
+    2 review      a *likely* pustule, a *likely* crust outside the window in which  -> contact the provider soon
+                  the treatment makes crusts expected, or (over a series of photos)
+                  a finding rising or present after its expected window
+    3 check       a *possible* pustule or crust (named, with what to watch for), or -> a person should look;
+                  a photo that could not be assessed                                   the notice is not raised
+    4 routine     other findings (redness, milia, darker patches)
     5 routine     no finding recognised — which is *not* the same as "normal"
 
+``decide`` is the one function that applies them; the notice, the finding cards, the
+provider report, the recovery view and the worklist all read its ``Decision``.
 Within a tier, photos with a higher probability of an escalating finding come first,
 then a higher probability of any finding.
 """
@@ -43,34 +47,12 @@ class Tier:
 
 TIERS = (
     Tier(1, "urgent", "Urgent: red-flag signs reported"),
-    Tier(2, "review", "Review first: possible pustules or crusting, or a finding rising or later than expected"),
-    Tier(3, "check", "Check by eye: photo could not be assessed"),
-    Tier(4, "routine", "Routine: other possible findings"),
+    Tier(2, "review", "Review first: likely pustules or crusting, or a finding rising or later than expected"),
+    Tier(3, "check", "Check: possible pustules or crusting, or a photo that could not be assessed"),
+    Tier(4, "routine", "Routine: other findings"),
     Tier(5, "routine-none", "Routine: no finding recognised (not the same as normal)"),
 )
 TIER_BY_KEY = {t.key: t for t in TIERS}
-
-
-def tier_for(
-    present: list[str],
-    assessed: bool,
-    red_flags: set[str] | frozenset[str] = frozenset(),
-    rising_or_late: Collection[str] = (),
-) -> Tier:
-    """``rising_or_late``: findings that a series of photos shows rising, new or still present after the window
-    in which the treatment makes them expected (``app/trends.py`` decides which)."""
-    unknown = set(red_flags) - set(RED_FLAGS)
-    if unknown:
-        raise ValueError(f"unknown red flag(s) {sorted(unknown)}; known: {sorted(RED_FLAGS)}")
-    if red_flags:
-        return TIER_BY_KEY["urgent"]
-    if any(f in ESCALATING for f in present):
-        return TIER_BY_KEY["review"]
-    if rising_or_late:  # a healing course that goes the wrong way needs a look soon
-        return TIER_BY_KEY["review"]
-    if not assessed:
-        return TIER_BY_KEY["check"]
-    return TIER_BY_KEY["routine" if present else "routine-none"]
 
 
 def sort_key(tier: Tier, probabilities: dict[str, float]) -> tuple[int, float, float]:
@@ -91,6 +73,13 @@ class Decision:
     tier: Tier
     reasons: tuple[str, ...]  # why the photo is in its tier, in clinician words ("likely pustules 0.82")
     watch: tuple[str, ...]  # escalating findings that are only *possible*: named, with what to watch for
+    raising: tuple[str, ...] = ()  # likely escalating findings outside their expected window: they raise the tier
+    trend: tuple[str, ...] = ()  # findings a series shows rising or later than expected: they raise the tier too
+
+    @property
+    def soon(self) -> bool:
+        """Whether the patient is told to contact the provider soon (or now)."""
+        return self.tier.key in ("urgent", "review")
 
 
 def expected_now(finding: str, procedure: str | None, day: int | None) -> bool:
@@ -106,6 +95,19 @@ def expected_now(finding: str, procedure: str | None, day: int | None) -> bool:
     return timing.last_day is None or day <= timing.last_day
 
 
+def when_words(procedure: str | None, day: int | None) -> str:
+    """'day 12 after microneedling' (clinician words for the reasons); empty when neither is known."""
+    from skinfindings.app.guidance import UNKNOWN_PROCEDURE, guidance
+
+    treatment = None if procedure in (None, UNKNOWN_PROCEDURE) else guidance().procedures.get(procedure, procedure)
+    if day is None:
+        return f"after {treatment.lower()}" if treatment else ""
+    return f"day {day}" + (f" after {treatment.lower()}" if treatment else "")
+
+
+TREND_WORDS = {"rising": "rising", "late": "later than expected"}
+
+
 def decide(
     levels: Mapping[str, str],
     assessed: bool,
@@ -117,7 +119,8 @@ def decide(
     rising_or_late: Collection[str] = (),
 ) -> Decision:
     """The tier for one photo from its per-finding levels (``Prediction.levels``), the red-flag answers, the
-    treatment and day, and the findings a series shows rising or late (``app/trends.py``).
+    treatment and day, and the findings a series shows rising or late (``app/trends.py``; a mapping
+    finding -> verdict kind, "rising" or "late", words the reason more exactly).
 
     Only a *likely* pustule, a *likely* crust outside its expected window, a rising or late course or a red flag
     raises the level; a *possible* escalating finding is named to watch for (and sorted to "check" in the
@@ -129,21 +132,28 @@ def decide(
         raise ValueError(f"unknown red flag(s) {sorted(unknown)}; known: {sorted(RED_FLAGS)}")
     probabilities = probabilities or {}
     levels = levels if assessed else {}
+    when = when_words(procedure, day)
 
     def said(finding: str) -> str:
         p = probabilities.get(finding)
-        return f"{levels[finding]} {finding}" + (f" {p:.2f}" if p is not None else "")
+        words = f"{levels[finding]} {finding}" + (f" {p:.2f}" if p is not None else "")
+        return words + (f", expected {when}" if expected_now(finding, procedure, day) else "")
+
+    def trend_said(finding: str) -> str:
+        kind = rising_or_late.get(finding) if isinstance(rising_or_late, Mapping) else None
+        return f"{finding} {TREND_WORDS.get(kind, 'rising or later than expected')}" + (f", {when}" if when else "")
 
     reasons = [f"red flag: {flag.replace('_', ' ')}" for flag in RED_FLAGS if flag in red_flags]
-    raising = [f for f in ESCALATING if levels.get(f) == LIKELY and not expected_now(f, procedure, day)]
-    reasons += [said(f) for f in raising]
-    reasons += [f"{finding} rising or later than expected" for finding in rising_or_late]
+    raising = tuple(f for f in ESCALATING if levels.get(f) == LIKELY and not expected_now(f, procedure, day))
+    reasons += [said(f) + (f", {when}" if when else "") for f in raising]
+    trend = tuple(f for f in FINDINGS if f in rising_or_late)
+    reasons += [trend_said(f) for f in trend]
     # A crust inside its expected window is part of healing: neither raised nor something to watch.
-    watch = tuple(f for f in ESCALATING if f not in raising and levels.get(f) in (LIKELY, POSSIBLE)
-                  and not expected_now(f, procedure, day))
+    watch = tuple(f for f in ESCALATING if levels.get(f) == POSSIBLE and not expected_now(f, procedure, day))
+    reasons += [said(f) + " (watch)" for f in watch]
     if red_flags:
         tier = TIER_BY_KEY["urgent"]
-    elif raising or rising_or_late:
+    elif raising or trend:
         tier = TIER_BY_KEY["review"]
     elif not assessed:
         tier, reasons = TIER_BY_KEY["check"], reasons + ["photo could not be assessed"]
@@ -152,6 +162,8 @@ def decide(
     else:
         seen = [f for f in FINDINGS if levels.get(f, NOT_SEEN) != NOT_SEEN]
         tier = TIER_BY_KEY["routine" if seen else "routine-none"]
-    if tier.key not in ("urgent", "review"):
-        reasons += [said(f) for f in FINDINGS if levels.get(f, NOT_SEEN) != NOT_SEEN]
-    return Decision(tier, tuple(reasons), watch)
+    named = set(raising) | set(watch)
+    reasons += [said(f) for f in FINDINGS if f not in named and levels.get(f, NOT_SEEN) != NOT_SEEN]
+    if assessed and not any(levels.get(f, NOT_SEEN) != NOT_SEEN for f in FINDINGS):
+        reasons.append("no finding recognised")
+    return Decision(tier, tuple(reasons), watch, raising, trend)

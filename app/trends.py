@@ -4,7 +4,8 @@
     series = analyse_series([(1, prediction_day1), (4, prediction_day4)], procedure="microneedling")
     series.trends["erythema"].verdict.text     # "Possible redness ... and it is fading in the later photos."
     series.escalating                           # findings rising or present after their window
-    series_urgency(series, red_flags={"fever"}) # the provider notice for the whole series
+    series_decision(series, red_flags={"fever"})  # priority.decide for the latest photo and the trends
+    series_urgency(series, red_flags={"fever"})   # the provider notice for the whole series
 
 The one place that turns a list of (day, prediction) into trends: the app's "Track my
 recovery" tab, the provider report and the clinician pre-sort all call it, so they
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, Sequence
 
 from skinfindings.app import guidance
-from skinfindings.app.priority import TIER_BY_KEY, Tier, tier_for
+from skinfindings.app.priority import Decision, Tier, decide
 from skinfindings.findings import FINDINGS
 
 
@@ -32,6 +33,7 @@ class Assessment(Protocol):
 
     probabilities: dict[str, float]
     present: list[str]
+    levels: dict[str, str]  # LIKELY / POSSIBLE / NOT_SEEN (Prediction.levels); empty when not assessed
 
     @property
     def assessed(self) -> bool: ...
@@ -42,6 +44,9 @@ class TrendRules:
     # A change in probability smaller than this between two photos is noise, not a rise or a fade:
     # the same skin photographed twice moves the estimate by a few points.
     change: float = 0.05
+    # A finding this many days past its window on a falling course is "fading, a little later than usual"
+    # (routine), not "late": healing varies by a day or two (guidance.json's windows are partly our reading).
+    grace_days: int = 2
     # Photos more than a year after the treatment are not aftercare any more; the guidance covers weeks.
     max_day: int = 365
 
@@ -96,6 +101,9 @@ class Series:
     trends: dict[str, Trend]
     latest_present: tuple[str, ...]  # findings on the latest day with an assessed photo
     latest_assessed: bool  # whether the latest day has an assessed photo
+    latest_levels: dict[str, str]  # levels on the latest day with an assessed photo (the most certain per finding)
+    latest_probabilities: dict[str, float]  # estimates on that day (the higher per finding)
+    latest_day: int | None  # the latest day with an assessed photo; None when none could be assessed
 
     @property
     def escalating(self) -> list[str]:
@@ -109,6 +117,8 @@ class Series:
 VERDICT_LABELS = {
     "rising": "New or rising after the expected time",
     "late": "Present later than expected",
+    "fading_late": "Fading, a little later than usual",
+    "after_window": "Seen after the expected time, in one photo",
     "fading": "Expected at this stage, and fading",
     "expected": "Expected at this stage",
     "not_seen": "Not recognised",
@@ -192,15 +202,30 @@ def analyse_series(
         window = window_for(finding, procedure)
         trends[finding] = Trend(finding, points, window, _verdict(finding, points, window, procedure, rules))
     latest = max((day for day, photo in checked if photo.assessed), default=None)
-    latest_day = max(day for day, _ in checked)
-    present = {f for day, photo in checked if day == latest and photo.assessed for f in photo.present}
+    latest_photos = [photo for day, photo in checked if day == latest and photo.assessed]
+    present = {f for photo in latest_photos for f in photo.present}
     return Series(
         procedure=procedure,
         days=tuple(sorted(day for day, _ in checked)),
         trends=trends,
         latest_present=tuple(f for f in FINDINGS if f in present),
-        latest_assessed=latest == latest_day,
+        latest_assessed=latest == max(day for day, _ in checked),
+        latest_levels=_most_certain_levels(latest_photos),
+        latest_probabilities={f: max(p.probabilities[f] for p in latest_photos) for f in FINDINGS} if latest_photos
+        else {},
+        latest_day=latest,
     )
+
+
+def _most_certain_levels(photos: Sequence[Assessment]) -> dict[str, str]:
+    """Per finding, the most certain level among photos of one day (two photos of a day count as one)."""
+    order = {"likely": 0, "possible": 1, "not_seen": 2}
+    levels: dict[str, str] = {}
+    for photo in photos:
+        for finding, level in photo.levels.items():
+            if finding not in levels or order[level] < order[levels[finding]]:
+                levels[finding] = level
+    return levels
 
 
 def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, procedure: str,
@@ -210,30 +235,50 @@ def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, pro
         return _make("no_photo", finding, window, procedure)
     if window is None:
         return _make("no_treatment", finding, window, procedure)
+    last = assessed[-1]
     present_after = [p for p in assessed if p.present and window.after(p.day)]
+    if present_after and len(assessed) == 1:
+        # One photo is no course: the same photo checked alone gets the same notice (priority.decide decides).
+        return _make("after_window", finding, window, procedure, last.day)
     if present_after:
-        last = present_after[-1]
-        return _make("rising" if _rose(last, assessed, window, rules) else "late", finding, window, procedure,
-                     last.day)
+        if _rising(assessed, window, rules):
+            return _make("rising", finding, window, procedure, last.day)
+        if _fading_a_little_late(assessed, window, rules):
+            return _make("fading_late", finding, window, procedure, last.day)
+        return _make("late", finding, window, procedure, present_after[-1].day)
     present = [p for p in assessed if p.present]
     if not present:
         return _make("not_seen", finding, window, procedure)
     peak = max(present, key=lambda p: p.probability)
-    last = assessed[-1]
     fading = last.day > peak.day and (not last.present or last.probability <= peak.probability - rules.change)
     return _make("fading" if fading else "expected", finding, window, procedure, last.day if fading else peak.day)
 
 
-def _rose(last: Point, assessed: list[Point], window: Window, rules: TrendRules) -> bool:
-    """New (absent in the photo before) or higher than its lowest estimate since the window ended.
-
-    Compared with the lowest point rather than the one before, so that a slow, steady climb
-    over many photos counts as rising and not only a jump between two of them."""
-    earlier = [p for p in assessed if p.day < last.day]
-    if not earlier or not earlier[-1].present:
+def _rising(assessed: list[Point], window: Window, rules: TrendRules) -> bool:
+    """The latest photo shows the finding after its window, and the recent values rise: it is new (absent in the
+    photo before), at least ``change`` above the photo before, or part of a steady climb since the window ended
+    (no fall between photos, ``change`` or more in all)."""
+    last = assessed[-1]
+    if not (last.present and window.after(last.day)):
+        return False
+    if len(assessed) == 1 or not assessed[-2].present:
         return True
-    since = [p for p in earlier if window.after(p.day)] or earlier[-1:]
-    return last.probability - min(p.probability for p in since) >= rules.change
+    if last.probability - assessed[-2].probability >= rules.change:
+        return True
+    since = [p for p in assessed if window.after(p.day)]
+    climbing = all(b.probability >= a.probability for a, b in zip(since, since[1:]))
+    return len(since) > 1 and climbing and last.probability - since[0].probability >= rules.change
+
+
+def _fading_a_little_late(assessed: list[Point], window: Window, rules: TrendRules) -> bool:
+    """An expected finding seen at most ``grace_days`` past its window's end, lower than in the photo before
+    (or already gone in the latest photo): it is on its way out, only a little later than usual."""
+    if not window.expected or window.last_day is None or len(assessed) < 2:
+        return False
+    last, before = assessed[-1], assessed[-2]
+    if last.day > window.last_day + rules.grace_days:
+        return False
+    return not last.present or last.probability <= before.probability - rules.change
 
 
 # ---------------------------------------------------------------- wording
@@ -258,6 +303,12 @@ def _make(kind: str, finding: str, window: Window | None, procedure: str, day: i
                    "contact your provider soon."),
         "late": (f"Possible {name} is still seen on day {day}, later than it usually lasts ({when}): "
                  "contact your provider soon."),
+        "after_window": (f"Possible {name} on day {day}, outside the time it is expected ({when}). One photo "
+                         "cannot show whether it is fading: add another in a few days, and contact your provider "
+                         "if it is still there or growing."),
+        "fading_late": (f"Possible {name} is lower on day {day} than in the photo before, a little later than it "
+                        f"usually lasts ({when}). Add another photo in a few days, and contact your provider if it "
+                        "stops fading."),
         "fading": (f"Possible {name} was seen within the time it is expected ({when}) and is lower in the later "
                    f"photos (day {day}). Keep following your aftercare and contact your provider with any concern."),
         "expected": (f"Possible {name} on day {day}, within the time it is expected ({when}). Not yet lower in a "
@@ -272,17 +323,29 @@ def _make(kind: str, finding: str, window: Window | None, procedure: str, day: i
 # ---------------------------------------------------------------- urgency
 
 
+def series_decision(series: Series, red_flags: set[str] | frozenset[str] = frozenset()) -> Decision:
+    """``priority.decide`` for a series: the latest assessed photo's levels on its day, plus the trends."""
+    procedure = None if series.procedure == guidance.UNKNOWN_PROCEDURE else series.procedure
+    trend = {f: series.trends[f].verdict.kind for f in series.escalating}
+    return decide(series.latest_levels, series.latest_assessed, series.latest_probabilities, red_flags=red_flags,
+                  procedure=procedure, day=series.latest_day, rising_or_late=trend)
+
+
 def series_tier(series: Series, red_flags: set[str] | frozenset[str] = frozenset()) -> Tier:
     """The priority tier of a patient's series, by the rules in ``app/priority.py``."""
-    return tier_for(list(series.latest_present), series.latest_assessed, set(red_flags), series.escalating)
+    return series_decision(series, red_flags).tier
 
 
 def series_urgency(series: Series, red_flags: set[str] | frozenset[str] = frozenset()) -> guidance.Urgency:
-    """The provider notice for a series: the latest photo's notice, raised to "soon" by a rising or late finding."""
-    base = guidance.urgency(list(series.latest_present), series.latest_assessed, set(red_flags))
-    tier = series_tier(series, red_flags)
-    trend_lines = tuple(series.trends[f].verdict.text for f in series.escalating)
-    if tier.rank < base.level.rank:  # only the trend rule raised it
-        words, notice = guidance.guidance().wording, guidance.guidance().messages["notice"].text
-        return guidance.Urgency(TIER_BY_KEY[tier.key], words["headline_review"], (*trend_lines, notice), None)
-    return replace(base, lines=base.lines + trend_lines)
+    """The provider notice for a series. When the latest photo could not be assessed, it says so first."""
+    message = guidance.urgency(series_decision(series, red_flags), set(red_flags))
+    lines = message.lines + tuple(series.trends[f].verdict.text for f in series.escalating)
+    if series.latest_assessed:
+        return replace(message, lines=lines)
+    latest = max(series.days)
+    first = guidance.guidance().messages["latest_not_assessed"].text.format(day=latest)
+    if series.latest_day is None:  # nothing could be assessed: the retake message is the next step
+        return replace(message, lines=lines)
+    # Said first; after it, what the other photos still call for ("check": nothing more than the new photo).
+    step = first if message.level.key == "check" else f"{first} {message.next_step}"
+    return replace(message, next_step=step, lines=lines)

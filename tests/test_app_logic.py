@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 from conftest import skin_like
-from skinfindings.app import guidance, heatmap, privacy, ui
-from skinfindings.app.priority import RED_FLAGS
+from skinfindings.app import check_tab, guidance, heatmap, privacy, ui
+from skinfindings.app.priority import RED_FLAGS, decide
 from skinfindings.data.photo import CorruptPhotoError, UnsupportedFormatError
-from skinfindings.findings import FINDING_INFO, FINDINGS
+from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN, POSSIBLE
 from skinfindings.model.checkpoint import CheckpointMeta, DataSource
 from skinfindings.model.predictor import Predictor
 
@@ -104,7 +104,7 @@ def test_timing_changes_with_the_day():
     late = guidance.timing_note("erythema", "microneedling", timing.last_day + 7)
     assert f"day {timing.last_day}," in within and "within that time" in within
     assert f"day {timing.last_day + 7}," in late and "later than this usually lasts" in late
-    assert "contact your provider" in late
+    assert "if it is not fading, contact your provider" in late  # one photo cannot show the course
     assert "contact your provider" not in within
 
 
@@ -125,13 +125,16 @@ def test_pustules_are_never_something_to_wait_out():
     for procedure in ("microneedling", "fractional_laser", "halo_laser"):
         for days in (None, 0, 3, 30):
             note = guidance.timing_note("pustules", procedure, days)
-            assert "not something to simply wait out" in note and "contact your provider" in note
+            assert "not something to simply wait out" in note
+    assert "Contact your provider" in guidance.finding_advice("pustules").contact
 
 
 def test_finding_advice_has_every_part():
     for finding in FINDINGS:
         advice = guidance.finding_advice(finding, "halo_laser", 3)
-        assert advice.headline.startswith("Possible ")
+        assert advice.headline == f"Possible: {guidance.guidance().names[finding]}"  # plain word first, then term
+        assert guidance.finding_advice(finding, level=LIKELY).headline.startswith("Likely: ")
+        assert "possible possible" not in advice.headline.lower()
         assert advice.what and advice.course and advice.timing and advice.helps
         assert "provider" in advice.contact
 
@@ -139,36 +142,65 @@ def test_finding_advice_has_every_part():
 # ------------------------------------------------------------------ urgency
 
 
+def notice_for(levels: dict[str, str], assessed: bool = True, flags: frozenset[str] = frozenset(), **kwargs):
+    return guidance.urgency(decide(levels, assessed, red_flags=flags, **kwargs), flags)
+
+
 @pytest.mark.parametrize("flag", sorted(RED_FLAGS))
 def test_any_red_flag_is_urgent_with_emergency_wording(flag):
-    message = guidance.urgency([], assessed=True, red_flags={flag})
+    message = notice_for({}, flags=frozenset({flag}))
     assert message.level.key == "urgent"
     assert message.headline == "Contact your provider now"
-    assert RED_FLAGS[flag].lower() in message.lines[0]
+    assert RED_FLAGS[flag].lower() in message.next_step
     assert "emergency" in message.emergency
 
 
 def test_escalating_finding_with_red_flag_says_why():
-    message = guidance.urgency(["pustules", "erythema"], assessed=True, red_flags={"fever", "pus"})
+    message = notice_for({"pustules": LIKELY, "erythema": LIKELY}, flags=frozenset({"fever", "pus"}))
     assert message.level.key == "urgent"
-    assert any("possible pustules" in line and "infection" in line for line in message.lines)
+    assert any("pus-filled bumps (pustules)" in line and "infection" in line for line in message.lines)
 
 
 def test_levels_without_red_flags():
-    review = guidance.urgency(["crusting"], assessed=True)
+    review = notice_for({"crusting": LIKELY})
     assert review.level.key == "review" and review.emergency is None
-    assert "soon" in review.headline
-    assert guidance.urgency([], assessed=False).level.key == "check"
-    calm = guidance.urgency(["milia"], assessed=True)
-    assert calm.headline == "See your provider" and calm.emergency is None
-    for message in (review, calm, guidance.urgency([], assessed=True)):
-        assert any("provider" in line for line in message.lines)
-        assert not REASSURING.search(" ".join(message.lines))
+    assert "soon" in review.headline and review.next_step.startswith("Contact your provider soon")
+    assert notice_for({}, assessed=False).level.key == "check"
+    calm = notice_for({"milia": LIKELY})
+    assert calm.headline.startswith("See your provider") and calm.emergency is None
+    for message in (review, calm, notice_for({})):
+        assert "provider" in message.next_step
+        assert not REASSURING.search(" ".join((message.next_step, *message.lines)))
+
+
+def test_a_possible_escalating_finding_is_named_with_what_to_watch_without_raising_the_notice():
+    watched = notice_for({"pustules": POSSIBLE, "erythema": LIKELY})
+    assert watched.level.key == "check" and "soon" not in watched.headline
+    assert "pus-filled bumps (pustules)" in watched.headline and "within a day" in watched.next_step
+    assert "fill with more pus" in watched.next_step
+
+
+def test_a_likely_crust_inside_its_window_is_healing_and_outside_it_raises():
+    """The reported case: day 2 after microneedling, the notice said "soon ... infection" while the card said
+    "within that time"."""
+    inside = notice_for({"crusting": LIKELY}, procedure="microneedling", day=2)
+    assert inside.level.key == "routine"
+    outside = notice_for({"crusting": LIKELY}, procedure="microneedling", day=9)
+    assert outside.level.key == "review"
+    assert notice_for({"pustules": LIKELY}, procedure="microneedling", day=3).level.key == "review"  # never waited out
 
 
 def test_unknown_red_flags_from_the_api_are_ignored():
     assert ui.clean_flags(["fever", "made-up", None]) == {"fever"}
     assert ui.clean_days("4") == 4 and ui.clean_days(-1) is None and ui.clean_days("x") is None
+
+
+def test_days_above_the_recovery_tabs_range_are_refused_with_a_plain_message():
+    check = check_tab.validators(1000, privacy.TICKETS)["update_guidance"]
+    assert check([None, "microneedling", 365, []])[2] == 365
+    assert check([None, "microneedling", "12", []])[2] == 12
+    with pytest.raises(ValueError, match="from 0 .* to 365"):
+        check([None, "microneedling", 400, []])
 
 
 # ------------------------------------------------------------------ prediction, heatmaps, rendering
@@ -181,7 +213,8 @@ def test_analyse_matches_the_predictor_and_explains_each_finding(predictor):
     assert result.assessed
     assert result.present == expected.present and result.present  # the fixture's biases make some findings present
     assert result.probabilities == pytest.approx(expected.probabilities)
-    assert list(result.heatmaps) == result.present
+    assert result.levels == expected.levels
+    assert list(result.heatmaps) == check_tab.carded(result.levels)  # only for findings shown as cards
     view = decode_data_uri(result.view)
     assert view.size == (predictor.input_size, predictor.input_size)
     for uri in result.heatmaps.values():
@@ -204,12 +237,11 @@ def test_shown_photo_carries_no_metadata(predictor):
 def test_results_show_findings_guidance_and_other_findings(predictor):
     result = ui.analyse(predictor, skin_like(300, seed=5), "a.jpg")
     page = ui.results_html(result, "microneedling", 30)
-    for finding in result.present:
+    for finding in check_tab.carded(result.levels):
         assert f'data-finding="{finding}"' in page
         assert html.escape(guidance.finding_advice(finding).what) in page
-    others = [f for f in FINDINGS if f not in result.present]
-    for finding in others:
-        assert FINDING_INFO[finding].label in page
+    for finding in FINDINGS:  # every finding's estimate, in the details
+        assert html.escape(guidance.guidance().names[finding]) in page
     assert "later than this usually lasts" in page or "not something to simply wait out" in page
     assert html.escape(ui.UNCERTAINTY) in page
     assert not REASSURING.search(visible_text(page))
@@ -217,7 +249,7 @@ def test_results_show_findings_guidance_and_other_findings(predictor):
 
 def test_no_finding_is_not_called_normal(predictor):
     result = ui.analyse(predictor, skin_like(300, seed=6), "a.jpg")
-    result.present, result.heatmaps = [], {}
+    result.present, result.heatmaps, result.levels = [], {}, {f: NOT_SEEN for f in FINDINGS}
     page = ui.results_html(result, None, None)
     assert "No finding recognised" in page and "does not rule anything out" in page
     assert not REASSURING.search(visible_text(page))
@@ -330,10 +362,9 @@ def test_presort_table_is_sorted_with_thumbnails_and_csv(predictor, tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"nope")
     rows = presort(predictor, [tmp_path])
     page = ui.run_presort(predictor, [str(tmp_path)])
-    assert page.count("<tr class=") == len(rows) == 3
-    order = re.findall(r'<tr class="sf-tier-([a-z-]+)"', page)
-    assert order == [row.tier.key for row in rows]
-    assert page.count('<img src="data:image/jpeg;base64,') == sum(row.thumbnail is not None for row in rows)
+    order = re.findall(r'<tr data-tier="([a-z-]+)"', page)
+    assert order == [row.tier.key for row in rows] and len(rows) == 3
+    assert page.count('<img alt="photo ') == sum(row.thumbnail is not None for row in rows) == 2  # read, even if refused
     link = re.search(r'href="data:text/csv;base64,([^"]+)"', page)
     table = list(csv.DictReader(io.StringIO(base64.b64decode(link.group(1)).decode())))
     assert [r["name"] for r in table] == [row.name for row in rows]
@@ -402,4 +433,6 @@ def test_importing_builds_nothing_and_demo_is_built_once():
     demo = ui.demo
     assert isinstance(demo, gr.Blocks) and ui.demo is demo
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert names == {"check_photo", "presort"}
+    assert names == {"check_photo", "presort", "track_recovery"}  # each a named endpoint (docs/app.md: gradio_client)
+    day = demo.get_api_info()["named_endpoints"]["/check_photo"]["parameters"][2]
+    assert day["type"]["type"] == "integer" and day["example_input"] == 0  # a number, not free text ("Hello!!")

@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from skinfindings.app import guidance
+from skinfindings.app import guidance, trends
 from skinfindings.findings import FINDINGS
 
-LATEST_DAY = 3650  # the largest day the app's days field accepts
+LATEST_DAY = trends.RULES.max_day  # the largest day every tab's days field accepts
 VERDICTS = {
     "within": "within that time",
     "late": "later than this usually lasts",

@@ -120,12 +120,12 @@ def test_sort_cli_writes_every_row_sorted_with_errors_and_a_worklist(inbox, tmp_
     assert "not a diagnosis" in html_text.lower()
 
 
-def test_thumbnails_are_small_and_carry_no_metadata(tmp_path, untrained_checkpoint):
+def test_thumbnails_are_256_px_and_carry_no_metadata(tmp_path, untrained_checkpoint):
     (tmp_path / "gps.jpg").write_bytes(photo_with_gps())
     assert Image.open(tmp_path / "gps.jpg").getexif()  # the source photo does carry EXIF
     rows = ps.presort(Predictor(untrained_checkpoint), [tmp_path / "gps.jpg"])
     thumb = rows[0].thumbnail
-    assert thumb is not None and max(thumb.size) <= ps.THUMBNAIL_SIDE and not thumb.info and not thumb.getexif()
+    assert thumb is not None and max(thumb.size) == ps.WORKLIST_SIDE and not thumb.info and not thumb.getexif()
     page = ps.write_html(rows, tmp_path / "w.html").read_text()
     encoded = re.search(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", page).group(1)
     embedded = Image.open(io.BytesIO(base64.b64decode(encoded)))
@@ -297,7 +297,7 @@ def test_the_apps_presort_tab_takes_a_patients_csv_among_the_uploads(clinic, tmp
     mapping.write_text("file,patient,day,treatment\np0.jpg,ana,1,microneedling\np1.jpg,ana,2,microneedling\n")
     photos = [clinic / "ana" / "p0.jpg", clinic / "ana" / "p1.jpg"]
     page = presort_tab.run_presort(Predictor(redness_checkpoint), [*map(str, photos), str(mapping)])
-    assert page.count("<tr class=") == 2  # the CSV is not sorted as a photo
+    assert page.count("<tr data-tier=") == 2  # the CSV is not sorted as a photo
     assert "Patient ana" in page and "patient ana, day 2" in page and 'data-verdict="expected"' in page
     mapping.write_text("file,patient,day\np0.jpg,ana,-1\n")
     refused = presort_tab.run_presort(Predictor(redness_checkpoint), [*map(str, photos), str(mapping)])

@@ -1,4 +1,5 @@
-"""Trend rules on constructed series: fading, late, rising, gaps, one photo, days out of order, duplicate days."""
+"""Trend rules on constructed series: fading, late, rising, falling, flat, gaps, one photo, days out of order,
+duplicate days; and the notice a series gives (``series_urgency``, through ``priority.decide``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 
 from skinfindings.app import trends
 from skinfindings.app.guidance import guidance
-from skinfindings.app.priority import tier_for
-from skinfindings.findings import FINDINGS
+from skinfindings.app.priority import decide
+from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN
 
 THRESHOLD = 0.5
 
@@ -22,11 +23,13 @@ class Photo:
     probabilities: dict[str, float] = field(default_factory=dict)
     present: list[str] = field(default_factory=list)
     assessed: bool = True
+    levels: dict[str, str] = field(default_factory=dict)
 
 
 def photo(**probabilities: float) -> Photo:
     full = {f: probabilities.get(f, 0.1) for f in FINDINGS}
-    return Photo(full, [f for f in FINDINGS if full[f] >= THRESHOLD])
+    present = [f for f in FINDINGS if full[f] >= THRESHOLD]
+    return Photo(full, present, levels={f: LIKELY if f in present else NOT_SEEN for f in FINDINGS})
 
 
 GAP = Photo(assessed=False)
@@ -69,8 +72,14 @@ def test_a_finding_that_appears_or_rises_after_its_window_is_rising():
 
 def test_a_finding_that_is_not_an_expected_step_escalates_whenever_it_is_seen():
     assert not trends.window_for("hyperpigmentation", "microneedling").expected
-    result = verdict([(1, photo(hyperpigmentation=0.7))], finding="hyperpigmentation")
+    result = verdict([(1, photo()), (4, photo(hyperpigmentation=0.7))], finding="hyperpigmentation")
     assert result.kind == "rising" and result.escalates and "not a usual step" in result.text
+
+
+def test_one_photo_outside_the_window_is_named_but_not_a_course():
+    """A single photo escalates only as the same photo would in "Check a photo" (priority.decide)."""
+    result = verdict([(9, photo(erythema=0.8))])
+    assert result.kind == "after_window" and not result.escalates and "add another" in result.text
 
 
 def test_a_sub_threshold_rise_after_the_window_is_not_escalated():
@@ -114,15 +123,16 @@ def test_duplicate_days_count_once_with_the_higher_estimate():
     points = series.trends["erythema"].points
     assert len(points) == 1 and points[0].probability == 0.8 and points[0].present
     assert series.days == (6, 6, 6)
-    assert series.trends["erythema"].verdict.kind == "rising"  # day 6 is after the 3-day window
+    assert series.trends["erythema"].verdict.kind == "after_window"  # day 6 is after the 3-day window: one day
 
 
 def test_a_rising_finding_raises_the_notice_to_soon_and_red_flags_still_to_now():
     series = trends.analyse_series([(1, photo()), (12, photo(erythema=0.7))], "microneedling")
-    assert tier_for(["erythema"], True).key == "routine"  # the single latest photo alone ...
+    assert decide({"erythema": LIKELY}, True).tier.key == "routine"  # the single latest photo alone ...
     soon = trends.series_urgency(series)  # ... but the series moves it up
     assert soon.level.key == "review" and soon.headline == guidance().wording["headline_review"]
     assert any("contact your provider soon" in line for line in soon.lines)
+    assert soon.next_step.startswith("Contact your provider soon") and "redness" in soon.next_step
     now = trends.series_urgency(series, {"fever"})
     assert now.level.key == "urgent" and now.emergency
     assert any("rising" in line for line in now.lines)  # the trend is still said
@@ -170,3 +180,50 @@ def test_a_slow_steady_climb_after_the_window_counts_as_rising():
     last_day = trends.window_for("erythema", "microneedling").last_day
     climb = [(last_day + 1 + i, photo(erythema=0.55 + 0.02 * i)) for i in range(5)]  # +0.02 a photo, +0.08 in all
     assert verdict([(1, photo(erythema=0.6)), *climb]).kind == "rising"
+
+
+# ------------------------------------------------------------------ issue 22: trends that read the series
+
+
+def test_a_series_that_went_up_and_came_down_is_not_rising():
+    """The reported case: 35% -> 62% -> 44% after the window was called "new or rising"."""
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    course = [(last_day + 1, photo(erythema=0.55)), (last_day + 4, photo(erythema=0.82)), (last_day + 8, photo(erythema=0.64))]
+    result = verdict(course)
+    assert result.kind == "late" and result.escalates  # still there long after the window, but not rising
+    assert verdict(course[:2]).kind == "rising"  # while it was going up, it was rising
+
+
+def test_a_flat_series_after_the_window_is_late_not_rising():
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    flat = [(last_day + 3, photo(erythema=0.7)), (last_day + 6, photo(erythema=0.71)), (last_day + 9, photo(erythema=0.7))]
+    assert verdict(flat).kind == "late"
+
+
+def test_a_finding_a_day_or_two_past_its_window_on_a_falling_course_is_fading_late_and_routine():
+    """The reported case: redness one day past its 0-3 day window on a falling course escalated to "soon"."""
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    series = trends.analyse_series([(1, photo(erythema=0.9)), (last_day + 1, photo(erythema=0.7))], "microneedling")
+    trend = series.trends["erythema"]
+    assert trend.verdict.kind == "fading_late" and not trend.verdict.escalates
+    assert "a little later" in trend.verdict.text and "stops fading" in trend.verdict.text
+    assert trends.series_urgency(series).level.key == "routine"
+    # Past the grace days, the same fall is late (and escalates): healing should be over by then.
+    late = trends.analyse_series([(1, photo(erythema=0.9)), (last_day + trends.RULES.grace_days + 1,
+                                                             photo(erythema=0.7))], "microneedling")
+    assert late.trends["erythema"].verdict.kind == "late"
+
+
+def test_a_rise_within_the_grace_days_still_escalates():
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    assert verdict([(1, photo(erythema=0.6)), (last_day + 1, photo(erythema=0.8))]).kind == "rising"
+
+
+def test_when_the_latest_photo_could_not_be_assessed_the_notice_says_so_first_and_asks_for_a_new_one():
+    series = trends.analyse_series([(1, photo(erythema=0.8)), (2, photo(pustules=0.9)), (5, GAP)], "microneedling")
+    message = trends.series_urgency(series)
+    assert message.next_step.startswith("Your latest photo (day 5) could not be assessed: please take a new one")
+    assert message.level.key == "review"  # the earlier pustules still count (pustules are never waited out)
+    calm = trends.analyse_series([(1, photo(erythema=0.8)), (5, GAP)], "microneedling")
+    assert trends.series_urgency(calm).next_step.startswith("Your latest photo (day 5)")
+    assert trends.series_urgency(calm).level.key == "check"
