@@ -241,18 +241,26 @@ def why_skipped(record: Record, base_sha: str) -> str | None:
     return None
 
 
+def checked_photo(path: Path, record: Record, decode=working_photo) -> tuple[np.ndarray, str] | str:
+    """(the photo decoded by ``decode``, its sha256), or why it may not take findings."""
+    if not path.is_file():
+        return "file not found"
+    base_sha = sha256_file(path)
+    reason = why_skipped(record, base_sha)
+    if reason:
+        return reason
+    try:
+        return decode(path), base_sha
+    except PhotoError as error:  # one unreadable photo is a skipped row, not a failed run
+        return f"cannot be read: {error}"
+
+
 def composite_photo(job: PhotoJob) -> tuple[list[Record], str | None]:
     """All composites of one real photo, or no records and the reason it was skipped."""
-    if not job.path.is_file():
-        return [], "file not found"
-    base_sha = sha256_file(job.path)
-    reason = why_skipped(job.record, base_sha)
-    if reason:
-        return [], reason
-    try:
-        photo = working_photo(job.path)
-    except PhotoError as error:  # one unreadable photo is a skipped row, not a failed run
-        return [], f"cannot be read: {error}"
+    checked = checked_photo(job.path, job.record)
+    if isinstance(checked, str):
+        return [], checked
+    photo, base_sha = checked
     stats = analyse_photo(photo)
     if isinstance(stats, str):
         return [], stats

@@ -10,10 +10,9 @@ where each finding is placed (FINDING_REGIONS: milia around the eyes and on the 
 cheeks, forehead and chin, redness on the cheeks, dark patches on cheeks and forehead). The drawing and its
 matching to the photo (light, colour cast, blur, noise) are data/composite.py's, called as they are.
 
-Labels: the portrait's own labels, joined with every finding drawn and visible (its mask non-empty). A close-up may
-miss what the annotators saw elsewhere on the portrait, so there a portrait's positive becomes unknown (empty)
-unless it was drawn; a head-and-neck crop holds the whole head and neck (the template's head oval) and keeps them.
-Smiling portraits have no landmarks: their plain crops use the neutral portrait's landmarks of the same person,
+Labels: the portrait's own labels, joined with every finding drawn and visible (its mask non-empty). A crop may
+miss what the annotators saw elsewhere on the portrait, so a portrait's positive becomes unknown (empty) in every
+crop unless it was drawn there; its 0s and unknowns stay. Smiling portraits have no landmarks: their plain crops use the neutral portrait's landmarks of the same person,
 moved by where the neutral eye-and-nose region matches best in the smiling photo (only findings are never drawn
 on them). Item i depends only on (seed, i) and the photo; ``group`` is the portrait's person.
 See data/DATASET_CARD.md ("Composites on faces").
@@ -29,11 +28,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skinfindings.data.composite import (RENDERER_CREDIT, WORKING_SIDE, Composite, choose_findings, composite,
-                                         composite_record, run_jobs, why_skipped)
+from skinfindings.data.composite import (RENDERER_CREDIT, WORKING_SIDE, Composite, checked_photo, choose_findings,
+                                         composite, composite_record, run_jobs)
 from skinfindings.data.composite_match import skin_weight
 from skinfindings.data.composite_skin import analyse_photo, srgb_to_linear
-from skinfindings.data.manifest import Record, read_manifest, sha256_file
+from skinfindings.data.manifest import Record, read_manifest
 from skinfindings.data.photo import PhotoError, load_photo
 from skinfindings.data.synth import image_seed
 from skinfindings.data.synth_skin import linear_rgb_to_lab
@@ -56,6 +55,7 @@ CHEEKS = ((110, 44, 45, 46, 61, 158, 159, 160, 127, 126, 125, 111, 186),
           (113, 49, 48, 47, 66, 161, 162, 163, 131, 132, 133, 114, 188))
 FOREHEAD = (*range(134, 145), *range(82, 70, -1))  # hairline, then the brows' upper edges back
 CHIN = (87, 104, 105, 106, 107, 108, 93, 131, 130, 129, 128, 127)
+NOSE_BOTTOM = 55
 EYE_REGION_NOSE = (*EYES[0], *EYES[1], *BROWS[0], *BROWS[1], *range(50, 71))  # what a smile hardly moves
 
 # Margins as shares of the interpupillary distance (about 63 mm)
@@ -75,7 +75,7 @@ FINDING_REGIONS = {
 DRAW_WEIGHTS = {"erythema": 0.1, "crusting": 0.2, "milia": 0.3, "pustules": 0.3, "hyperpigmentation": 0.1}
 MIN_REGION_PX = 200  # of a finding's region on skin inside the crop, below which it is not drawn there
 
-HEAD = "head"
+HEAD = "head"  # the head and neck: a selfie's framing; close-ups are named by the side of the image they lie on
 CROP_WEIGHTS = {HEAD: 0.3, "cheek-left": 0.25, "cheek-right": 0.25, "forehead": 0.2}  # composites
 CLOSE_UP_WEIGHTS = {"cheek-left": 0.35, "cheek-right": 0.35, "forehead": 0.3}  # plain crops after the head
 HEAD_MARGIN = (1.05, 1.2)  # crop side / the head oval's longer side
@@ -141,12 +141,9 @@ def finding_regions(points: np.ndarray, shape: tuple[int, int]) -> dict[str, np.
 @dataclass(frozen=True)
 class Crop:
     kind: str
-    x: int
-    y: int
+    x: int  # left edge, in the portrait's pixels
+    y: int  # top edge
     side: int
-
-    def covers(self, points: np.ndarray) -> bool:
-        return bool((points >= (self.x, self.y)).all() and (points <= (self.x + self.side, self.y + self.side)).all())
 
 
 def _square(kind: str, centre: np.ndarray, side: float, shape: tuple[int, int]) -> Crop:
@@ -181,11 +178,9 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return names[int(rng.choice(len(names), p=share / share.sum()))]
 
 
-def crop_labels(labels: dict, crop: Crop, points: np.ndarray) -> dict:
-    """The portrait's labels for this crop: kept when the crop holds the whole head and neck; otherwise a
-    positive becomes unknown (the crop may not show it) and 0 and unknown stay."""
-    if crop.covers(points[list(HEAD_AND_NECK)]):
-        return dict(labels)
+def crop_labels(labels: dict) -> dict:
+    """The portrait's labels for a crop of it: a positive becomes unknown, since the annotators saw the whole
+    portrait (a mole on the chest, a flush on the neck) and no crop is sure to show it; 0 and unknown stay."""
     return {name: None if value == 1 else value for name, value in labels.items()}
 
 
@@ -203,7 +198,7 @@ def skin_colour(photo: np.ndarray, points: np.ndarray) -> np.ndarray | str:
     """The portrait's median skin colour (CIE Lab) on the upper cheeks, where hair and beards rarely reach;
     a close-up is matched against it rather than its own median (a forehead under a fringe is mostly hair)."""
     shape = photo.shape[:2]
-    above_nose = np.arange(shape[0])[:, None] < points[55, 1]  # point 55: the bottom of the nose
+    above_nose = np.arange(shape[0])[:, None] < points[NOSE_BOTTOM, 1]
     where = face_regions(points, shape)["cheeks"] & face_skin(points, shape) & above_nose
     if where.sum() < MIN_REGION_PX:
         return "too little cheek below the eyes"
@@ -255,12 +250,17 @@ def align(reference: np.ndarray, photo: np.ndarray, points: np.ndarray) -> np.nd
     return points + (np.array(where) - low) / ALIGN_SCALE
 
 
+def _full_size(path: Path) -> np.ndarray:
+    """The portrait at the size its landmarks are in pixels of."""
+    return np.asarray(load_photo(path))
+
+
 def _landmarks(job: FaceJob, photo: np.ndarray) -> np.ndarray | str:
     points = np.asarray(job.landmarks, np.float64)
     if job.reference is None:
         return points
     try:
-        reference = np.asarray(load_photo(job.reference))
+        reference = _full_size(job.reference)
     except PhotoError as error:
         return f"its neutral portrait cannot be read: {error}"
     return align(reference, photo, points)
@@ -283,7 +283,7 @@ def _item(job: FaceJob, index: int, photo: np.ndarray, points: np.ndarray, colou
     else:
         result = Composite(pixels, np.zeros((len(FINDINGS), *pixels.shape[:2]), bool), [], {})
     result.params["crop"] = {"kind": crop.kind, "box": [crop.x, crop.y, crop.side]}
-    base = dataclasses.replace(job.record, labels=crop_labels(job.record.labels, crop, points))
+    base = dataclasses.replace(job.record, labels=crop_labels(job.record.labels))
     prefix = "face_composite" if job.draw else "face_crop"
     record = composite_record(base, job.out_dir, f"{prefix}_{index:06d}", result, seed, base_sha)
     credit = f"{FACES_CREDIT}; {RENDERER_CREDIT}" if job.draw else FACES_CREDIT
@@ -302,16 +302,10 @@ def face_items(job: FaceJob) -> tuple[list[Record], str | None]:
     if job.landmarks is None:
         return [], ("no landmarks (findings are drawn on neutral portraits only)" if job.draw
                     else "no landmarks for this person")
-    if not job.path.is_file():
-        return [], "file not found"
-    base_sha = sha256_file(job.path)
-    reason = why_skipped(job.record, base_sha)
-    if reason:
-        return [], reason
-    try:
-        photo = np.asarray(load_photo(job.path))
-    except PhotoError as error:
-        return [], f"cannot be read: {error}"
+    checked = checked_photo(job.path, job.record, decode=_full_size)
+    if isinstance(checked, str):
+        return [], checked
+    photo, base_sha = checked
     points = _landmarks(job, photo)
     if isinstance(points, str):
         return [], points
