@@ -5,14 +5,16 @@ The command line of the clinician pre-sort (``app/presort.py`` does the work).""
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from skinfindings.app.output_paths import OutputPathError, check_outputs
 from skinfindings.app.presort import model_id, presort, read_red_flags, unmatched_red_flags
 from skinfindings.app.presort_html import write_html
 from skinfindings.app.presort_patients import TREATMENTS, PatientTable, folder_patients, read_patient_map
-from skinfindings.app.presort_rows import SortRow, write_csv
+from skinfindings.app.presort_rows import CSV_COLUMNS, SortRow, write_csv
 from skinfindings.app.priority import RED_FLAGS, TIER_BY_KEY
 
 
@@ -38,14 +40,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        # Rows done so far are in --out already (the resume journal): nothing is lost.
+        print("\nskinfindings sort: interrupted — run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
     from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT
     from skinfindings.model.predictor import Predictor
 
     try:
+        check_outputs(args.out, args.html, args.paths, [args.red_flags, args.patients],
+                      csv_header=",".join(CSV_COLUMNS[:2]))
         red_flags = read_red_flags(args.red_flags) if args.red_flags else {}
         patients = _patients(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # OutputPathError is a ValueError
         print(f"skinfindings sort: {exc}", file=sys.stderr)
+        return 2
+    except csv.Error as exc:
+        print(f"skinfindings sort: a list given could not be read as CSV ({exc})", file=sys.stderr)
         return 2
     if args.restart and args.out.exists():
         args.out.unlink()
@@ -61,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"skinfindings sort: {exc}", file=sys.stderr)
         return 2
+    except csv.Error as exc:
+        print(f"skinfindings sort: {args.out} could not be read back to resume ({exc}); "
+              "use --restart to sort everything again", file=sys.stderr)
+        return 2
     write_csv(rows, args.out)
     if args.html:
         write_html(rows, args.html, model_note=note)
     _summary(rows, red_flags, args)
-    missing = patients.unmatched(rows)
-    if missing:
-        print(f"warning: days given for {len(missing)} name(s) that matched no photo: {', '.join(missing)}",
-              file=sys.stderr)
+    warning = patients.unmatched_warning(rows)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

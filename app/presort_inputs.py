@@ -7,6 +7,7 @@ ever extracted to disk, and a zip bomb runs out of budget instead of out of memo
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import zipfile
 from contextlib import ExitStack
@@ -14,13 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from skinfindings.data.photo import MAX_FILE_BYTES, CorruptPhotoError, PhotoTooLargeError
+from skinfindings.data.photo import ALLOWED_FORMATS, MAX_FILE_BYTES, CorruptPhotoError, PhotoTooLargeError
 
 ID_LENGTH = 12
 MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
+HEADER_BYTES = 256 * 1024  # enough for an image's size, EXIF included
 MAX_COMPRESSION_RATIO = 200  # photos barely compress; a member that shrinks 200x is not a photo
 IGNORED_FILES = {"thumbs.db", "desktop.ini"}  # operating-system clutter, never a photo
+# A folder is sorted as itself: a link in it to a file elsewhere (/etc/passwd, another patient's folder) is a
+# row saying so, never read.
+LINK_OUT_OF_FOLDER = "This is a link to a file outside the folder being sorted, so it was not opened."
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,13 @@ def collect_inputs(paths: Iterable[str | os.PathLike], exclude: Iterable[str | o
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
         if path.is_dir():
+            root = path.resolve()
             for file, name in _walk(path):
-                if file.resolve() not in excluded:
+                if file.resolve() in excluded:
+                    continue
+                if file.is_symlink() and root not in file.resolve().parents:
+                    inputs.append(PhotoInput(name, file, problem=LINK_OUT_OF_FOLDER))
+                else:
                     inputs.extend(_inputs_for_file(file, name))
         elif path.resolve() not in excluded:
             inputs.extend(_inputs_for_file(path, path.name))
@@ -109,6 +119,53 @@ def _member_problem(member: zipfile.ZipInfo) -> str | None:
     if member.file_size > MAX_COMPRESSION_RATIO * max(member.compress_size, 1) and member.file_size > 1 << 20:
         return "This archive entry is compressed far more than a photo can be and was not opened."
     return None
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request to the app may ask the pre-sort to read (the command line has no such limits)."""
+
+    max_photos: int = 1000  # files and zip entries together
+    max_zip_pixels: int = 1_000_000_000  # decoded pixels of all zip entries together: about 80 phone photos of 12 MP
+
+
+def request_problem(paths: Iterable[str | os.PathLike], limits: RequestLimits = RequestLimits()) -> str | None:
+    """Why the app refuses these uploads as one request, or None. Reads zip directories and photo headers only."""
+    count, pixels = 0, 0
+    for path in map(Path, paths):
+        if path.suffix.lower() != ".zip":
+            count += 1
+            continue
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir() and not _hidden_member(m.filename)]
+                count += len(members)
+                if count > limits.max_photos:
+                    break
+                pixels += sum(_header_pixels(archive, m) for m in members if _member_problem(m) is None)
+        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError):
+            count += 1  # the sort itself reports the damaged archive as a row
+    if count > limits.max_photos:
+        return (f"One request may sort at most {limits.max_photos} photos (zip entries included); this one holds "
+                f"more. Please send fewer at a time, or use skinfindings sort for a large set.")
+    if pixels > limits.max_zip_pixels:
+        return (f"The zip archives in this request hold {pixels / 1e6:,.0f} megapixels of images; one request may "
+                f"hold at most {limits.max_zip_pixels / 1e6:,.0f} (about 80 phone photos). Please split them, or "
+                "use skinfindings sort for a large set.")
+    return None
+
+
+def _header_pixels(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
+    """Width x height from the entry's header (no pixel is decoded); 0 when it is not a readable image."""
+    from PIL import Image
+
+    try:
+        with archive.open(member) as handle:
+            head = handle.read(HEADER_BYTES)
+        with Image.open(io.BytesIO(head), formats=ALLOWED_FORMATS) as image:
+            return image.width * image.height
+    except Exception:  # noqa: BLE001 - any failure here is the loader's to report, row by row
+        return 0
 
 
 def _read(item: PhotoInput, archives: dict[Path, zipfile.ZipFile], stack: ExitStack) -> bytes:

@@ -52,6 +52,14 @@ class PatientTable:
         names = {r.name for r in rows} | {PurePosixPath(r.name).name for r in rows}
         return sorted(n for n in self.by_name if n not in names)
 
+    def unmatched_warning(self, rows: Sequence[SortRow]) -> str | None:
+        """The one warning about unmatched names, worded the same in the CLI and the app; None when all matched."""
+        missing = self.unmatched(rows)
+        if not missing:
+            return None
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        return f"days given for {len(missing)} name(s) that matched no photo: {shown}"
+
 
 def check_treatment(value: str | None, where: str) -> str | None:
     value = (value or "").strip() or None
@@ -73,15 +81,28 @@ def _day(record: dict[str, str], photo: str, where: str) -> int | None:
 
 
 def _records(path: Path, required: set[str]) -> Iterable[tuple[str, dict[str, str]]]:
+    """(where, record) per row that names a file; a file named twice is refused with both lines (the later
+    line would otherwise silently win), and an unreadable CSV is a ValueError naming its line."""
+    seen: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or [])
-        if not required <= columns or not {"day", "date"} & columns:
-            raise ValueError(f"{path}: needs columns {', '.join(sorted(required))} and 'day' or 'date'; has "
-                             f"{reader.fieldnames}")
-        for line, record in enumerate(reader, start=2):
-            if (record.get("file") or "").strip():
+        try:
+            columns = set(reader.fieldnames or [])
+            if not required <= columns or not {"day", "date"} & columns:
+                raise ValueError(f"{path}: needs columns {', '.join(sorted(required))} and 'day' or 'date'; has "
+                                 f"{reader.fieldnames}")
+            for record in reader:
+                line = reader.line_num
+                name = (record.get("file") or "").strip()
+                if not name:
+                    continue
+                if name in seen:
+                    raise ValueError(f"{path} lines {seen[name]} and {line}: {name!r} is listed twice; give each "
+                                     "photo one line")
+                seen[name] = line
                 yield f"{path} line {line}", record
+        except csv.Error as exc:
+            raise ValueError(f"{path} line {reader.line_num}: not a readable CSV ({exc})") from None
 
 
 def read_patient_map(path: str | os.PathLike, treatment: str | None = None) -> PatientTable:

@@ -7,6 +7,7 @@ dependency only breaks the command that needs it.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import sys
 
@@ -49,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skinfindings: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    from skinfindings.data.manifest import ManifestError
+
+    try:
+        return int(module.main(rest) or 0)
+    except ManifestError as exc:  # a malformed manifest, whichever command read it: its file and line, no traceback
+        print(f"skinfindings {name}: {exc}", file=sys.stderr)
+        return 2
+    except csv.Error as exc:  # a CSV the command's own reader did not expect to be broken
+        print(f"skinfindings {name}: a CSV file could not be read ({exc})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ the export is an error, so a licence can never be overwritten by a command-line 
 from __future__ import annotations
 
 import ast
-import csv
 import dataclasses
 import json
 import re
@@ -37,7 +36,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from skinfindings.data.licenses import name_files, normalise_license
-from skinfindings.data.manifest import FITZPATRICK_TYPES, Manifest, ManifestError, Record, read_manifest, sha256_file
+from skinfindings.data.manifest import (FITZPATRICK_TYPES, Manifest, ManifestError, Record, csv_records, csv_rows,
+                                        read_manifest, sha256_file)
 from skinfindings.findings import FINDINGS
 
 PATH_COLUMNS = ("mask",)  # extra columns holding file paths (the synthetic renderer's masks): moved with `path`
@@ -117,8 +117,7 @@ def load_class_map(path: str | Path) -> ClassMap:
     if path.suffix.lower() == ".json":
         pairs = list(json.loads(path.read_text(encoding="utf-8")).items())
     else:
-        with path.open(newline="", encoding="utf-8") as handle:
-            pairs = [(row[0], row[1]) for row in csv.reader(handle) if len(row) >= 2 and not row[0].startswith("#")]
+        pairs = [(row[0], row[1]) for row in csv_rows(path) if len(row) >= 2 and not row[0].startswith("#")]
         if pairs and class_key(pairs[0][0]) == "class":
             pairs = pairs[1:]
     allowed = (*FINDINGS, NONE, IGNORE)
@@ -284,8 +283,7 @@ def import_roboflow(src: str | Path, options: ImportOptions) -> list[Record]:
     carried = read_roboflow_readme(root)
     records = []
     for table in tables:
-        with table.open(newline="", encoding="utf-8") as handle:
-            rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row]
+        rows = [[cell.strip() for cell in row] for row in csv_rows(table) if row]
         header, rows = rows[0], rows[1:]
         used = {name for row in rows for name, value in zip(header[1:], row[1:]) if value == "1"}
         targets = options.class_map.resolve(header[1:], str(table), used)
@@ -486,8 +484,7 @@ def import_scin(src: str | Path, options: ImportOptions) -> list[Record]:
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    return csv_records(path)
 
 
 def _condition_list(text: str) -> list[str]:

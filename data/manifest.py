@@ -92,36 +92,119 @@ def _parse_label(value: str, where: str) -> int | None:
 
 
 def read_manifest(path: str | Path) -> Manifest:
+    """The manifest at ``path``; ManifestError (with the file and line) for anything it cannot use.
+
+    A UTF-8 byte-order mark (Excel's default for "CSV UTF-8") is accepted."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"no manifest at {path}")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        missing = [c for c in ("path", *FINDINGS) if c not in columns]
-        if missing:
-            raise ManifestError(f"{path} lacks required column(s) {missing}")
-        records = []
-        for line, row in enumerate(reader, start=2):
-            where = f"{path.name}:{line}"
-            ita = (row.get("ita") or "").strip()
-            records.append(
-                Record(
-                    path=row["path"],
-                    sha256=row.get("sha256", "") or "",
-                    labels={f: _parse_label(row[f], where) for f in FINDINGS},
-                    group=(row.get("group", "") or "").strip(),  # "p1 " is patient p1: the bootstrap unit
-                    source=row.get("source", "") or "",
-                    license=row.get("license", "") or "",
-                    attribution=row.get("attribution", "") or "",
-                    upstream_url=row.get("upstream_url", "") or "",
-                    fitzpatrick=(row.get("fitzpatrick", "") or "").strip(),
-                    ita=float(ita) if ita else None,
-                    split=(row.get("split", "") or "").strip(),
-                    extra={k: v for k, v in row.items() if k not in BASE_COLUMNS and k is not None},
-                )
-            )
+        raise ManifestError(f"no manifest at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    line = 1
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames or []
+            missing = [c for c in ("path", *FINDINGS) if c not in columns]
+            if missing:
+                raise ManifestError(f"{path} lacks required column(s) {missing}")
+            records = []
+            for row in reader:
+                line = reader.line_num
+                records.append(_record(row, f"{path.name}:{line}"))
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path.name}:{line}: not UTF-8 text; save the manifest as CSV UTF-8") from None
+    except csv.Error as exc:
+        raise ManifestError(f"{path.name}:{line + 1}: not a readable CSV row ({exc})") from None
     return Manifest(path.parent, records)
+
+
+def _record(row: dict, where: str) -> Record:
+    if not (row.get("path") or "").strip():
+        raise ManifestError(f"{where}: no path")
+    return Record(
+        path=row["path"],
+        sha256=row.get("sha256", "") or "",
+        labels={f: _parse_label(row[f], where) for f in FINDINGS},
+        group=(row.get("group", "") or "").strip(),  # "p1 " is patient p1: the bootstrap unit
+        source=row.get("source", "") or "",
+        license=row.get("license", "") or "",
+        attribution=row.get("attribution", "") or "",
+        upstream_url=row.get("upstream_url", "") or "",
+        fitzpatrick=(row.get("fitzpatrick", "") or "").strip(),
+        ita=_parse_ita(row.get("ita"), where),
+        split=(row.get("split", "") or "").strip(),
+        extra={k: v for k, v in row.items() if k not in BASE_COLUMNS and k is not None},
+    )
+
+
+def _parse_ita(value: str | None, where: str) -> float | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        ita = float(text)
+    except ValueError:
+        raise ManifestError(f"{where}: ita must be a number of degrees or empty, got {text[:40]!r}") from None
+    if not math.isfinite(ita):
+        raise ManifestError(f"{where}: ita must be a finite number, got {text[:40]!r}")
+    return ita
+
+
+def csv_rows(path: str | Path) -> list[list[str]]:
+    """Every row of a CSV file (a BOM accepted); ManifestError naming the file and line when it cannot be read
+    (not UTF-8, a field over the csv module's limit, a broken quote) instead of a traceback."""
+    path = Path(path)
+    rows: list[list[str]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for row in reader:
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}:{len(rows) + 1}: not UTF-8 text; save it as CSV UTF-8") from None
+    except csv.Error as exc:
+        raise ManifestError(f"{path}:{len(rows) + 1}: not a readable CSV row ({exc})") from None
+    return rows
+
+
+def csv_records(path: str | Path) -> list[dict[str, str]]:
+    """``csv_rows`` as dictionaries by the header row (as ``csv.DictReader`` gives them)."""
+    rows = [row for row in csv_rows(path) if row]
+    if not rows:
+        return []
+    header = rows[0]
+    return [dict(zip(header, row + [None] * (len(header) - len(row)))) for row in rows[1:]]
+
+
+def check_files(manifest: Manifest, records: list[Record] | None = None, sha256: bool = True) -> None:
+    """Every record names one image file inside the manifest's folder, once, unchanged (its sha256, if recorded).
+
+    Raises ManifestError listing every problem: a missing path, a folder, a path outside the manifest's
+    folder (``/etc/passwd``, ``../x``), the same file twice, a file whose sha256 differs."""
+    root = manifest.root.resolve()
+    problems: dict[str, list[str]] = {}
+    seen: set[Path] = set()
+    for record in manifest.records if records is None else records:
+        path = manifest.resolve(record).resolve()
+        problem = None
+        if root not in path.parents:
+            problem = "outside the manifest's folder"
+        elif path in seen:
+            problem = "listed more than once"
+        elif not path.exists():
+            problem = "missing"
+        elif not path.is_file():
+            problem = "not a file"
+        elif sha256 and record.sha256.strip() and sha256_file(path) != record.sha256.strip().lower():
+            problem = "changed since the manifest was written (sha256 differs)"
+        seen.add(path)
+        if problem:
+            problems.setdefault(problem, []).append(record.path)
+    if problems:
+        count = sum(len(v) for v in problems.values())
+        lines = [f"{count} row(s) of the manifest in {manifest.root} cannot be used:"]
+        lines += [f"  {what}: {', '.join(paths[:5])}" + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+                  for what, paths in problems.items()]
+        raise ManifestError("\n".join(lines))
 
 
 def write_manifest(path: str | Path, records: list[Record]) -> Path:
