@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -357,14 +358,76 @@ def run(manifest_path: Path, out_dir: Path, per_photo: int, seed: int, workers: 
     if per_photo < 1:
         raise SystemExit("skinfindings synth --on-faces: --per-photo must be at least 1")
     manifest, skipped = face_dataset(manifest_path, out_dir, per_photo, seed, workers, progress, crops_only)
-    made = len(read_manifest(manifest))
-    empty = (len(read_manifest(manifest_path)) - len(skipped)) * per_photo - made
-    what = "plain crops" if crops_only else "face composites"
-    print(f"wrote {made} {what} and {manifest}; skipped {len(skipped)} portrait(s) (listed in "
-          f"{Path(out_dir) / 'skipped.csv'}); {empty} not written: no finding fitted on the face in that crop")
-    reasons: dict[str, int] = {}
-    for _, reason in skipped:
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
+    made = read_manifest(manifest)
+    print(f"wrote {len(made)} {'plain crops' if crops_only else 'face composites'} and {manifest}; skipped "
+          f"{len(skipped)} portrait(s) (listed in {Path(out_dir) / 'skipped.csv'})")
+    if not crops_only:
+        empty = (len(read_manifest(manifest_path)) - len(skipped)) * per_photo - len(made)
+        print(f"  {empty} composite(s) not written: no finding fitted on the face in that crop")
+    for reason, count in sorted(Counter(reason for _, reason in skipped).items()):
         print(f"  {count} skipped: {reason}")
+    print(summary(made))
     return 0
+
+
+def summary(made) -> str:
+    """Crops by kind; for composites, each finding's count and the contrast of what was drawn."""
+    kinds = Counter(r.extra["crop"] for r in made.records)
+    lines = ["crops: " + ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds))]
+    drawn = Counter(name for r in made.records for name in filter(None, r.extra["drawn"].split("+")))
+    if drawn:
+        contrast = [v for r in made.records for v in json.loads(r.extra["params"]).get("delta_e", {}).values()]
+        lines += ["drawn: " + ", ".join(f"{name} {drawn[name]}" for name in FINDINGS),
+                  f"median Delta E of a drawn finding over its mask: lowest {min(contrast):.1f}, "
+                  f"1st percentile {np.percentile(contrast, 1):.1f}, median {np.median(contrast):.1f}"]
+    return "\n".join(lines)
+
+
+SHEET_TILE = 192  # px
+
+
+def contact_sheet(manifest_path: Path, per_finding: int = 4, size: int = SHEET_TILE) -> np.ndarray:
+    """One row per finding: the first ``per_finding`` composites that drew it, each as made and with the drawn
+    masks outlined. Real people's faces: write it under runs/ only, never into the repository."""
+    from skinfindings.data.contact_sheet import outline_masks
+    from skinfindings.data.synth import unpack_masks
+
+    manifest = read_manifest(manifest_path)
+    blank = np.full((size + 16, size, 3), 255, np.uint8)
+    rows = []
+    for name in FINDINGS:
+        chosen = [r for r in manifest.records if name in r.extra.get("drawn", "").split("+")][:per_finding]
+        tiles = []
+        for record in chosen:
+            image = np.asarray(load_photo(manifest.resolve(record)))
+            masks = unpack_masks(np.asarray(load_photo(manifest.root / record.extra["mask"]).convert("L")))
+            for shown in (image, outline_masks(image, masks)):
+                strip = np.full((16, size, 3), 255, np.uint8)
+                cv2.putText(strip, f"{record.extra['crop']}: {record.extra['drawn']}", (3, 12),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
+                tiles.append(np.vstack([cv2.resize(shown, (size, size), interpolation=cv2.INTER_AREA), strip]))
+        tiles += [blank] * (2 * per_finding - len(tiles))
+        rows.append(np.hstack(tiles))
+    return np.vstack(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from PIL import Image
+
+    parser = argparse.ArgumentParser(prog="python -m skinfindings.data.composite_faces",
+                                     description="contact sheet of face composites (real faces: keep it in runs/)")
+    parser.add_argument("manifest", type=Path, help="manifest.csv written by synth --on-faces")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--per-finding", type=int, default=4)
+    args = parser.parse_args(argv)
+    sheet = contact_sheet(args.manifest, args.per_finding)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(args.out, quality=85)
+    print(f"wrote {args.out}: {sheet.shape[1]}x{sheet.shape[0]} px (real faces: do not commit it)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
