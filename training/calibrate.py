@@ -90,3 +90,43 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, escalate_sensitivity: floa
         temperatures.append(t)
         thresholds.append(threshold)
     return temperatures, thresholds, notes
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Logistic recalibration p = sigmoid(a * logit + b) for one finding, fitted on held-out logits.
+
+    Unlike a temperature (a alone), the intercept b moves the probabilities to the calibration set's base rate:
+    a probe trained with balanced classes or on composites rich in milia and pustules otherwise overstates.
+    Lightly regularised (C = 100 on two parameters) so that separable data still gives a finite slope.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    y, z = known(labels, logits)
+    if y.size == 0 or y.min() == y.max():
+        return 1.0, 0.0
+    fit = LogisticRegression(C=100.0, max_iter=1000).fit(z.reshape(-1, 1), y.astype(int))
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def specificity_threshold(probs: np.ndarray, labels: np.ndarray, target: float) -> float:
+    """Lowest threshold with specificity >= target: at most n * (1 - target) negatives at or above it."""
+    if not 0.0 <= target <= 1.0:
+        raise ValueError(f"target specificity must lie in [0, 1], got {target}")
+    negatives = np.sort(probs[labels == 0])[::-1]
+    if not len(negatives):
+        return 0.5
+    allowed = int(np.floor(len(negatives) * (1 - target) + 1e-9))
+    if allowed >= len(negatives):
+        return float(negatives[-1])
+    return float(np.nextafter(negatives[allowed], np.inf))
+
+
+def operating_points(probs: np.ndarray, labels: np.ndarray, sensitivity: float = 0.90,
+                     specificity: float = 0.90) -> tuple[float, float]:
+    """(rule_out, rule_in) for one finding: rule-out keeps sensitivity >= ``sensitivity``; rule-in keeps specificity
+    >= ``specificity`` and is never below rule-out (a weak model's two points meet: nothing is then *possible*)."""
+    y, p = known(labels, probs)
+    if y.size == 0 or y.min() == y.max():
+        return 0.5, 0.5
+    rule_out = sensitivity_threshold(p, y, sensitivity)
+    return rule_out, max(rule_out, specificity_threshold(p, y, specificity))

@@ -1,0 +1,154 @@
+"""The linear probe: a frozen ImageNet backbone, pooled features, one logistic regression per finding.
+
+    features = PooledFeatures("efficientnet_lite0", 224).of(paths, keys)    # cached on disk, (n, views, 2F)
+    probe = fit_probe(features.train_view(rows), labels[rows], c=0.003)
+    logits = probe.logits(features.scoring_view(rows2))
+
+It is the baseline every trained recipe must beat (issue: a probe on the shipped model's own backbone beat it by
+0.15 AUROC), and a model in its own right: a logistic regression on globally pooled features *is* the network's
+final linear layer, so ``fold_into_head`` writes the probe (and its calibration) into the classifier of the
+architecture, and the Predictor runs it like any checkpoint.
+
+Features: the backbone's last feature map (after its 1x1 head convolution, as the classifier sees it) pooled two
+ways, average and maximum, for the photo as the Predictor prepares it (``prepare_photo``) and its mirror image.
+Training uses both views (a free augmentation); scoring uses the unmirrored one, as the Predictor does.
+``pooling="avg"`` reads only the average half, ``"avgmax"`` both (timm's ``catavgmax``: a few-pixel finding such
+as a milium moves a feature's maximum far more than its average).
+
+The cache lives in ``runs/features/<arch>-<size>-<prep>/<sha256>.npy``, where ``<prep>`` hashes the preprocessing
+source (model/transforms.py and the skin crop), so a change in how photos are prepared never reuses stale
+features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from skinfindings.findings import FINDINGS
+from skinfindings.model.registry import architecture, build_model
+from skinfindings.model.transforms import prepare_photo, to_tensor
+
+POOLINGS = ("avg", "avgmax")
+PREPROCESSING_SOURCES = ("model/transforms.py", "model/skin_crop.py", "data/photo.py")
+
+
+def base_arch(arch: str) -> str:
+    """The backbone's registry name without a pooling suffix (efficientnet_lite1_avgmax -> efficientnet_lite1)."""
+    return arch.removesuffix("_avgmax")
+
+
+def arch_for(backbone: str, pooling: str) -> str:
+    """The registry name of a backbone with this pooling in front of its classifier."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    return backbone if pooling == "avg" else f"{backbone}_avgmax"
+
+
+def preprocessing_version() -> str:
+    """A short hash of the code that turns a file into the model's pixels."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for relative in PREPROCESSING_SOURCES:
+        candidates = [package / relative, package / relative.replace("model/", "").replace("data/", "")]
+        path = next((c for c in candidates if c.is_file()), None)
+        digest.update(path.read_bytes() if path else b"-")
+    return digest.hexdigest()[:10]
+
+
+class PooledFeatures:
+    """Average- and max-pooled last feature maps of a frozen pretrained backbone, per photo and view, cached."""
+
+    def __init__(self, backbone: str, input_size: int, cache_root: str | Path = "runs/features", batch_size: int = 16):
+        spec = architecture(backbone)
+        if spec.pretrained is None:
+            raise ValueError(f"{backbone} has no pretrained weights to probe")
+        self.backbone, self.input_size, self.batch_size = backbone, input_size, batch_size
+        self.model = build_model(backbone, len(FINDINGS))
+        self.origin = spec.pretrained(self.model)
+        self.model.eval()
+        self.mean, self.std = spec.mean, spec.std
+        self.cache = Path(cache_root) / f"{backbone}-{input_size}-{preprocessing_version()}"
+
+    @torch.no_grad()
+    def _compute(self, paths: list[str]) -> np.ndarray:
+        tensors = torch.stack([to_tensor(prepare_photo(p, self.input_size)[0], self.mean, self.std) for p in paths])
+        views = []
+        for batch in (tensors, torch.flip(tensors, dims=[3])):
+            maps = self.model.forward_features(batch)
+            views.append(torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1))
+        return torch.stack(views, dim=1).numpy().astype(np.float32)  # (n, 2 views, 2F)
+
+    def of(self, paths: list[str], keys: list[str], progress: bool = True) -> np.ndarray:
+        """Features for each photo (``keys``: its sha256, the cache's file name), computing only what is missing."""
+        self.cache.mkdir(parents=True, exist_ok=True)
+        files = [self.cache / f"{key}.npy" for key in keys]
+        missing = [i for i, f in enumerate(files) if not f.is_file()]
+        with tqdm(total=len(missing), desc=f"{self.backbone} {self.input_size}px features", disable=not progress) as bar:
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start:start + self.batch_size]
+                for i, features in zip(chunk, self._compute([paths[i] for i in chunk])):
+                    np.save(files[i], features)
+                bar.update(len(chunk))
+        return np.stack([np.load(f) for f in files])
+
+
+def select(features: np.ndarray, pooling: str) -> np.ndarray:
+    """The pooled halves a pooling reads: (n, views, F) for "avg", (n, views, 2F) for "avgmax"."""
+    half = features.shape[-1] // 2
+    return features[..., :half] if pooling == "avg" else features
+
+
+@dataclass
+class Probe:
+    """Standardisation + one logistic regression per finding, as plain arrays (what the head needs)."""
+
+    mean: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+    coef: np.ndarray  # (findings, F)
+    intercept: np.ndarray  # (findings,)
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float) -> Probe:
+    """``features`` (n, views, F): every view trains with its photo's labels and weight; NaN labels are left out
+    of that finding's fit. Balanced classes (the findings are rare); calibration comes after, on held-out rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    n, views, width = features.shape
+    x = features.reshape(n * views, width)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    x = (x - mean) / scale
+    y_all, w_all = np.repeat(labels, views, axis=0), np.repeat(weights, views)
+    coef, intercept = np.zeros((len(FINDINGS), width)), np.zeros(len(FINDINGS))
+    for i in range(len(FINDINGS)):
+        known = ~np.isnan(y_all[:, i])
+        y = y_all[known, i].astype(int)
+        if y.size == 0 or y.min() == y.max():  # nothing to separate: a constant at the observed rate
+            rate = float(np.clip(y.mean() if y.size else 0.5, 1e-3, 1 - 1e-3))
+            intercept[i] = np.log(rate / (1 - rate))
+            continue
+        fit = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+        fit.fit(x[known], y, sample_weight=w_all[known] / w_all[known].mean())
+        coef[i], intercept[i] = fit.coef_[0], fit.intercept_[0]
+    return Probe(mean, scale, coef, intercept)
+
+
+@torch.no_grad()
+def fold_into_head(model: torch.nn.Module, probe: Probe, slope: np.ndarray, offset: np.ndarray) -> None:
+    """Write the probe and its per-finding logistic recalibration (sigmoid(slope * logit + offset)) into the
+    model's final linear layer, so the network's raw output is the calibrated logit."""
+    weight = slope[:, None] * probe.coef / probe.scale[None, :]
+    bias = slope * (probe.intercept - (probe.coef * (probe.mean / probe.scale)[None, :]).sum(axis=1)) + offset
+    head = model.get_classifier()
+    if tuple(head.weight.shape) != weight.shape:
+        raise ValueError(f"probe of width {weight.shape[1]} does not fit the head {tuple(head.weight.shape)}")
+    head.weight.copy_(torch.from_numpy(weight).float())
+    head.bias.copy_(torch.from_numpy(bias).float())
