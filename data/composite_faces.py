@@ -12,9 +12,10 @@ matching to the photo (light, colour cast, blur, noise) are data/composite.py's,
 
 Labels: the portrait's own labels, joined with every finding drawn and visible (its mask non-empty). A crop may
 miss what the annotators saw elsewhere on the portrait, so a portrait's positive becomes unknown (empty) in every
-crop unless it was drawn there; its 0s and unknowns stay. Smiling portraits have no landmarks: their plain crops use the neutral portrait's landmarks of the same person,
-moved by where the neutral eye-and-nose region matches best in the smiling photo (only findings are never drawn
-on them). Item i depends only on (seed, i) and the photo; ``group`` is the portrait's person.
+crop unless it was drawn there; its 0s and unknowns stay. Findings are drawn on neutral portraits only; smiling
+portraits have no landmarks, so their plain crops use the neutral portrait's landmarks of the same person, moved by
+where the neutral eye-and-nose region matches best in the smiling photo. Item i depends only on (seed, i) and the
+photo; ``group`` is the portrait's person.
 See data/DATASET_CARD.md ("Composites on faces").
 """
 
@@ -63,7 +64,6 @@ EYE_REGION_NOSE = (*EYES[0], *EYES[1], *BROWS[0], *BROWS[1], *range(50, 71))  # 
 FEATURE_MARGIN = 0.06  # around eyes, brows, lips, nostrils: lashes, lip line and brow hairs are not skin
 AROUND_EYE = 0.25  # the ring around each eye where periorbital milia sit (about 16 mm)
 
-REGIONS = ("cheeks", "forehead", "chin", "around_eyes")
 # Where each finding occurs after microneedling or a laser
 FINDING_REGIONS = {
     "erythema": ("cheeks",),
@@ -125,7 +125,7 @@ def face_skin(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def face_regions(points: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Each of REGIONS as a (H, W) bool mask (not yet cut to the skin)."""
+    """Cheeks, forehead, chin and the skin around the eyes, each a (H, W) bool mask (not yet cut to the skin)."""
     eyes = polygon(points[list(EYES[0])], shape) | polygon(points[list(EYES[1])], shape)
     return {"cheeks": polygon(points[list(CHEEKS[0])], shape) | polygon(points[list(CHEEKS[1])], shape),
             "forehead": polygon(points[list(FOREHEAD)], shape),
@@ -389,6 +389,8 @@ SHEET_TILE = 192  # px
 def contact_sheet(manifest_path: Path, per_finding: int = 4, size: int = SHEET_TILE) -> np.ndarray:
     """One row per finding: the first ``per_finding`` composites that drew it, each as made and with the drawn
     masks outlined. Real people's faces: write it under runs/ only, never into the repository."""
+    from PIL import Image
+
     from skinfindings.data.contact_sheet import outline_masks
     from skinfindings.data.synth import unpack_masks
 
@@ -400,7 +402,7 @@ def contact_sheet(manifest_path: Path, per_finding: int = 4, size: int = SHEET_T
         tiles = []
         for record in chosen:
             image = np.asarray(load_photo(manifest.resolve(record)))
-            masks = unpack_masks(np.asarray(load_photo(manifest.root / record.extra["mask"]).convert("L")))
+            masks = unpack_masks(np.asarray(Image.open(manifest.root / record.extra["mask"])))
             for shown in (image, outline_masks(image, masks)):
                 strip = np.full((16, size, 3), 255, np.uint8)
                 cv2.putText(strip, f"{record.extra['crop']}: {record.extra['drawn']}", (3, 12),

@@ -248,7 +248,7 @@ def test_command_line_writes_a_manifest_the_project_reads(faces_manifest, tmp_pa
     assert synth_main(["--on-faces", str(faces_manifest), "--per-photo", "2", "--out", str(out), "--seed", "3",
                        "--workers", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "face composites" in printed and "skipped 1 portrait" in printed
+    assert "face composites" in printed and "skipped 1 portrait" in printed and "drawn: erythema" in printed
     manifest = read_manifest(out / "manifest.csv")
     assert len(manifest) >= 1
     for record in manifest.records:
@@ -281,3 +281,11 @@ def test_on_a_real_portrait_findings_stay_on_its_face_skin():
         assert not isinstance(result, str) and result.drawn, kind
         skin = faces.face_skin(inside, pixels.shape[:2])
         assert not (result.masks.any(axis=0) & ~skin).any(), kind
+
+
+def test_contact_sheet_shows_a_row_per_finding(composites, tmp_path):
+    made, _ = composites
+    sheet = faces.contact_sheet(made.root / "manifest.csv", per_finding=2, size=64)
+    assert sheet.shape == (len(FINDINGS) * (64 + 16), 4 * 64, 3)
+    shown = {name for i, name in enumerate(FINDINGS) if (sheet[i * 80:i * 80 + 64] < 250).any()}
+    assert shown == {name for r in made.records for name in r.extra["drawn"].split("+") if name}
