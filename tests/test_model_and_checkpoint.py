@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from skinfindings.findings import FINDINGS
 from skinfindings.model.checkpoint import CheckpointError, load_checkpoint, read_meta
@@ -109,3 +110,29 @@ def test_dark_photo_abstains_and_reports_no_findings(untrained_checkpoint):
     result = Predictor(untrained_checkpoint).predict(Image.new("RGB", (300, 300), (8, 6, 5)))
     assert result.abstention is not None and result.abstention.code == "too_dark"
     assert result.present == [] and result.abstention.tip
+
+
+def test_the_predictor_exposes_both_operating_points_and_each_finding_s_level(tmp_path, untrained_checkpoint):
+    photo = skin_like(256, seed=3)
+    p = Predictor(untrained_checkpoint, backend="torch").predict(photo).probabilities
+    erythema, crusting, milia, pustules, pigment = (p[f] for f in FINDINGS)
+    edited = _copy_with(tmp_path, untrained_checkpoint,
+                        thresholds=[erythema - 0.01, crusting - 0.01, milia + 0.01, pustules - 0.01, pigment + 0.01],
+                        rule_in=[erythema - 0.01, crusting + 0.01, milia + 0.02, pustules + 0.01, pigment + 0.02])
+    result = Predictor(edited, backend="torch").predict(photo)
+    assert result.levels == {"erythema": "likely", "crusting": "possible", "milia": "not_seen",
+                             "pustules": "possible", "hyperpigmentation": "not_seen"}
+    assert result.rule_in["crusting"] == pytest.approx(crusting + 0.01)
+    assert result.thresholds["milia"] == pytest.approx(milia + 0.01)
+    assert set(result.present) == {"erythema", "crusting", "pustules"}  # possible counts as present
+
+
+def test_a_rule_in_point_below_its_rule_out_point_is_refused(tmp_path, untrained_checkpoint):
+    with pytest.raises(CheckpointError, match="rule_in"):
+        read_meta(_copy_with(tmp_path, untrained_checkpoint, thresholds=[0.5] * 5, rule_in=[0.4] * 5))
+
+
+def test_a_photo_that_cannot_be_assessed_has_no_levels(untrained_checkpoint):
+    dark = Image.new("RGB", (256, 256))
+    result = Predictor(untrained_checkpoint, backend="torch").predict(dark)
+    assert result.abstention is not None and result.levels == {} and result.present == []
