@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--composites", nargs="*", default=[])
     parser.add_argument("--out", required=True)
     parser.add_argument("--grid", nargs="+", default=["lite0:224", "lite0:320", "lite0:448", "lite1:320", "lite2:320"])
-    parser.add_argument("--c", type=float, nargs="+", default=[0.001, 0.003, 0.01])
+    parser.add_argument("--c", type=float, nargs="+", default=[0.003])
     parser.add_argument("--real-weight", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
