@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shlex
 import sys
@@ -274,8 +273,7 @@ class ProbeRecipe(Recipe):
         features = PooledFeatures(base_arch(self.arch), self.input_size)
         self.origin, spec = features.origin, architecture(self.arch)
         self.mean, self.std = list(spec.mean), list(spec.std)
-        keys = [r.sha256 or hashlib.sha256(p.encode()).hexdigest() for r, p in zip(pool.records, pool.paths)]
-        self.features = select(features.of(pool.paths, keys), self.pooling)
+        self.features = select(features.of(pool.paths), self.pooling)
         self.probe: Probe | None = None
 
     def fit(self, rows: np.ndarray, seed: int) -> None:  # deterministic: the seed has nothing to draw

@@ -15,9 +15,9 @@ Training uses both views (a free augmentation); scoring uses the unmirrored one,
 ``pooling="avg"`` reads only the average half, ``"avgmax"`` both (timm's ``catavgmax``: a few-pixel finding such
 as a milium moves a feature's maximum far more than its average).
 
-The cache lives in ``runs/features/<arch>-<size>-<prep>/<sha256>.npy``, where ``<prep>`` hashes the preprocessing
-source (model/transforms.py and the skin crop), so a change in how photos are prepared never reuses stale
-features.
+The cache lives in ``runs/features/<arch>-<size>/<key>.npy``, where ``<key>`` hashes the prepared pixels
+themselves: a change in how photos are decoded or cropped never reuses stale features, and a refactor that leaves
+the pixels alone costs only the (fast) preparation again.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from skinfindings.model.registry import architecture, build_model
 from skinfindings.model.transforms import prepare_photo, to_tensor
 
 POOLINGS = ("avg", "avgmax")
-PREPROCESSING_SOURCES = ("model/transforms.py", "model/skin_crop.py", "data/photo.py")
 
 
 def base_arch(arch: str) -> str:
@@ -50,17 +49,6 @@ def arch_for(backbone: str, pooling: str) -> str:
     return backbone if pooling == "avg" else f"{backbone}_avgmax"
 
 
-def preprocessing_version() -> str:
-    """A short hash of the code that turns a file into the model's pixels."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for relative in PREPROCESSING_SOURCES:
-        candidates = [package / relative, package / relative.replace("model/", "").replace("data/", "")]
-        path = next((c for c in candidates if c.is_file()), None)
-        digest.update(path.read_bytes() if path else b"-")
-    return digest.hexdigest()[:10]
-
-
 class PooledFeatures:
     """Average- and max-pooled last feature maps of a frozen pretrained backbone, per photo and view, cached."""
 
@@ -73,29 +61,37 @@ class PooledFeatures:
         self.origin = spec.pretrained(self.model)
         self.model.eval()
         self.mean, self.std = spec.mean, spec.std
-        self.cache = Path(cache_root) / f"{backbone}-{input_size}-{preprocessing_version()}"
+        self.cache = Path(cache_root) / f"{backbone}-{input_size}"
 
     @torch.no_grad()
-    def _compute(self, paths: list[str]) -> np.ndarray:
-        tensors = torch.stack([to_tensor(prepare_photo(p, self.input_size)[0], self.mean, self.std) for p in paths])
+    def _compute(self, photos: list[np.ndarray]) -> np.ndarray:
+        tensors = torch.stack([to_tensor(pixels, self.mean, self.std) for pixels in photos])
         views = []
         for batch in (tensors, torch.flip(tensors, dims=[3])):
             maps = self.model.forward_features(batch)
             views.append(torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1))
         return torch.stack(views, dim=1).numpy().astype(np.float32)  # (n, 2 views, 2F)
 
-    def of(self, paths: list[str], keys: list[str], progress: bool = True) -> np.ndarray:
-        """Features for each photo (``keys``: its sha256, the cache's file name), computing only what is missing."""
+    def of(self, paths: list[str], progress: bool = True) -> np.ndarray:
+        """Features for each photo as ``prepare_photo`` gives it, computing only what the cache lacks."""
         self.cache.mkdir(parents=True, exist_ok=True)
-        files = [self.cache / f"{key}.npy" for key in keys]
-        missing = [i for i, f in enumerate(files) if not f.is_file()]
-        with tqdm(total=len(missing), desc=f"{self.backbone} {self.input_size}px features", disable=not progress) as bar:
-            for start in range(0, len(missing), self.batch_size):
-                chunk = missing[start:start + self.batch_size]
-                for i, features in zip(chunk, self._compute([paths[i] for i in chunk])):
-                    np.save(files[i], features)
-                bar.update(len(chunk))
-        return np.stack([np.load(f) for f in files])
+        out: list[np.ndarray | None] = [None] * len(paths)
+        pending: list[tuple[int, np.ndarray, Path]] = []
+        with tqdm(total=len(paths), desc=f"{self.backbone} {self.input_size}px features", disable=not progress) as bar:
+            for i, path in enumerate(paths):
+                pixels = prepare_photo(path, self.input_size)[0]
+                file = self.cache / f"{hashlib.sha256(pixels.tobytes()).hexdigest()[:32]}.npy"
+                if file.is_file():
+                    out[i] = np.load(file)
+                else:
+                    pending.append((i, pixels, file))
+                if len(pending) == self.batch_size or (pending and i == len(paths) - 1):
+                    for (j, _, target), features in zip(pending, self._compute([p for _, p, _ in pending])):
+                        np.save(target, features)
+                        out[j] = features
+                    pending = []
+                bar.update(1)
+        return np.stack(out)
 
 
 def select(features: np.ndarray, pooling: str) -> np.ndarray:
