@@ -117,9 +117,8 @@ def _finding_card(result: PhotoResult, finding: str, decision: Decision, procedu
         f'<p class="sf-contact"><b>When to contact your provider.</b> '
         f"{html.escape(_contact(finding, decision, advice))}</p>"
         f'<p class="sf-timing"><b>Timing.</b> {html.escape(advice.timing)}</p>'
-        f"<p><b>What helps.</b></p><ul>{helps}</ul>"
-        f"<details><summary>What it is</summary><p>{html.escape(advice.what)}</p>"
-        f"<p>{html.escape(advice.course)}</p></details>"
+        f"<details><summary>What it is and what helps</summary><p>{html.escape(advice.what)}</p>"
+        f"<p>{html.escape(advice.course)}</p><ul>{helps}</ul></details>"
         "</div>"
     )
 
@@ -156,7 +155,7 @@ def _details(result: PhotoResult) -> str:
     table = estimates_table(result) if result.assessed else ""
     note = f'<p class="sf-uncertainty">{html.escape(UNCERTAINTY)}</p>' if result.assessed else ""
     return (
-        '<details class="sf-details"><summary>Details: the model\'s estimates and where it looked</summary>'
+        '<details class="sf-details"><summary>Details: estimates and where the model looked</summary>'
         f"{_pictures(result)}{table}{note}</details>"
     )
 
