@@ -214,7 +214,8 @@ def draw_on_face(seed: int, pixels: np.ndarray, points: np.ndarray, colour: np.n
     back: the compositor's margins and fades scale with the frame, and on a head-and-shoulders frame they would
     swallow the skin around the eyes."""
     window = _square("face", *_box(points[list(FACE_OUTLINE)], FACE_WINDOW_MARGIN), pixels.shape[:2])
-    inner, points = pixels[window.y:window.y + window.side, window.x:window.x + window.side], points - (window.x, window.y)
+    inside_window = np.s_[window.y:window.y + window.side, window.x:window.x + window.side]
+    inner, points = pixels[inside_window], points - (window.x, window.y)
     shape = inner.shape[:2]
     stats = analyse_photo(inner, region=face_skin(points, shape), start=tuple(colour))
     if isinstance(stats, str):
@@ -229,8 +230,8 @@ def draw_on_face(seed: int, pixels: np.ndarray, points: np.ndarray, colour: np.n
     fov_mm = max(shape) / (ipd(points) / IPD_MM)
     drawn = composite(seed, inner, stats, findings, fov_mm=fov_mm, regions=regions)
     image, masks = pixels.copy(), np.zeros((len(FINDINGS), *pixels.shape[:2]), bool)
-    image[window.y:window.y + window.side, window.x:window.x + window.side] = drawn.image
-    masks[:, window.y:window.y + window.side, window.x:window.x + window.side] = drawn.masks
+    image[inside_window] = drawn.image
+    masks[(slice(None), *inside_window)] = drawn.masks
     return Composite(image, masks, drawn.drawn, {**drawn.params, "window": [window.x, window.y, window.side]})
 
 
@@ -349,7 +350,8 @@ def face_dataset(manifest_path: Path, out_dir: Path, per_photo: int, seed: int, 
     for folder in ("images", "masks"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     jobs = _jobs(manifest_path, out_dir, per_photo, seed, draw=not crops_only)
-    return run_jobs(jobs, face_items, out_dir, workers, progress, desc="face crops" if crops_only else "face composites")
+    desc = "face crops" if crops_only else "face composites"
+    return run_jobs(jobs, face_items, out_dir, workers, progress, desc=desc)
 
 
 def run(manifest_path: Path, out_dir: Path, per_photo: int, seed: int, workers: int, progress: bool,
