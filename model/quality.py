@@ -13,6 +13,11 @@ The out-of-scope check is the weakest: it catches text, screens, sky, greenery a
 white scenes, but a skin-coloured surface (a beige wall, brown fur, sand) can pass
 it, and motion blur along one axis is caught only in part. docs/gate.md gives the
 numbers.
+
+A portrait or a selfie is judged on its skin: the photo arrives cropped to its skin
+region (model/skin_crop.py), and where that region still leaves a backdrop, hair or
+clothes around the face, the colour and text checks read the skin region only
+(``skin_region``; the colour rule is model/skin_colour.py, shared with the crop).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
+
+from skinfindings.model.skin_colour import MIN_HUE_LUMA, colour_planes, luma_of, skin_region
 
 
 @dataclass(frozen=True)
@@ -64,22 +72,19 @@ class GateThresholds:
     max_clipped: float = 0.5  # share of blown-out pixels: the whole photo is overexposed
     max_glare: float = 0.12  # share of blown-out pixels: a patch lost to a reflection
     max_blockiness: float = 0.35  # JPEG 8x8 grid ripple: ~0.1-0.2 at ordinary quality (0 when too fine to see)
-    max_non_skin_colour: float = 0.35  # share of pixels in colours no skin has (blue, green, white paper)
+    max_non_skin_colour: float = 0.35  # share of the skin region in colours no skin has (blue, green, white paper)
     max_off_hue: float = 0.35  # share of pixels in hues no skin has (blue, green, purple), even over- or underexposed
     max_bright_grey: float = 0.1  # in a too-bright image, share of colourless greys below white: paper, screens
     max_palette_share: float = 0.5  # share of the 4 most frequent exact colours: screens and exported pages
-    max_hard_edges: float = 0.01  # share of very sharp steps: printed or on-screen text and graphics
+    max_region_palette: float = 0.17  # the same inside the skin region: skin posterised by heavy JPEG (camera <= 0.14)
+    max_posterised_edges: float = 0.003  # posterised, and no more sharp steps than this: a JPEG, not a screen's text
+    max_hard_edges: float = 0.01  # share of very sharp steps in the skin region: printed or on-screen text, graphics
     max_blur: float = 0.81  # detail a low-pass filter does not remove, 0 (sharp) .. 1 (nothing to lose)
 
 
 THRESHOLDS = GateThresholds()
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-_CR = np.array([0.5, -0.4187, -0.0813], np.float32)
-_CB = np.array([-0.1687, -0.3313, 0.5], np.float32)
-SKIN_HUE_DEGREES = (-25.0, 120.0)  # angle in the CbCr plane: 0 = yellow, 90 = red; every skin tone lies inside
-MIN_CHROMA = 12.0  # below this a colour is too grey to call its hue
-MIN_HUE_LUMA = 60.0  # below this a colour is too dark to call its hue
+MIN_SKIN_REGION = 0.25  # a skin region this large (a face) is where colour and text are judged; else the frame
 WHITE_CHROMA, WHITE_LUMA = 6.0, 200.0  # neutral and bright: paper, plates, white walls
 CLIPPED_LUMA = 250.0  # at or above this a pixel is blown out
 
@@ -94,7 +99,11 @@ class QualityStats:
     off_hue: float  # share of pixels in hues no skin has (the hue part of non_skin_colour)
     neutral_grey: float  # share of colourless pixels between dark and blown-out: paper, print, screens
     palette_share: float  # share of the 4 most frequent exact RGB values
+    region_palette_share: float  # palette_share inside the skin region (the whole frame when it is small)
     hard_edges: float  # share of neighbour steps over 80 luma levels
+    skin_region: float  # share of the frame in the largest piece of skin colour (model/skin_colour.py)
+    region_non_skin_colour: float  # non_skin_colour inside the skin region (the whole frame when it is small)
+    region_hard_edges: float  # hard_edges inside the skin region, its border left out (the whole frame when small)
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -174,28 +183,7 @@ class ColourMasks:
     off_hue: np.ndarray  # a clear blue, green or purple hue
     white: np.ndarray  # neutral near-white
     neutral_grey: np.ndarray  # neutral, neither dark nor blown out
-
-
-@dataclass(frozen=True)
-class ColourPlanes:
-    luma: np.ndarray  # 0..255
-    chroma: np.ndarray  # distance from grey in the CbCr plane
-    hue: np.ndarray  # degrees in the CbCr plane: 0 = yellow, 90 = red
-
-    def skin_hued(self, min_chroma: float = MIN_CHROMA, min_luma: float = MIN_HUE_LUMA) -> np.ndarray:
-        """Bright and coloured enough to call the hue, and the hue is one that skin has."""
-        in_band = (self.hue >= SKIN_HUE_DEGREES[0]) & (self.hue <= SKIN_HUE_DEGREES[1])
-        return self.judgeable(min_chroma, min_luma) & in_band
-
-    def judgeable(self, min_chroma: float = MIN_CHROMA, min_luma: float = MIN_HUE_LUMA) -> np.ndarray:
-        return (self.chroma > min_chroma) & (self.luma > min_luma)
-
-
-def colour_planes(pixels: np.ndarray, luma: np.ndarray | None = None) -> ColourPlanes:
-    """Luma, chroma and hue of an RGB uint8 array (the skin-colour logic the gate and the skin crop share)."""
-    rgb = pixels.astype(np.float32)
-    cr, cb = rgb @ _CR, rgb @ _CB
-    return ColourPlanes(rgb @ _LUMA if luma is None else luma, np.hypot(cr, cb), np.degrees(np.arctan2(cr, -cb)))
+    skin_region: np.ndarray  # the largest piece of skin colour, holes filled
 
 
 def colour_masks(pixels: np.ndarray, luma: np.ndarray) -> ColourMasks:
@@ -208,31 +196,58 @@ def colour_masks(pixels: np.ndarray, luma: np.ndarray) -> ColourMasks:
     planes = colour_planes(pixels, luma)
     off_hue = planes.judgeable() & ~planes.skin_hued()
     neutral = planes.chroma < WHITE_CHROMA
-    return ColourMasks(off_hue, neutral & (luma > WHITE_LUMA), neutral & (luma > MIN_HUE_LUMA) & (luma < CLIPPED_LUMA))
+    return ColourMasks(off_hue, neutral & (luma > WHITE_LUMA), neutral & (luma > MIN_HUE_LUMA) & (luma < CLIPPED_LUMA),
+                       skin_region(planes))
 
 
-def palette_share(pixels: np.ndarray, colours: int = 4) -> float:
-    """Share of the image taken by its few most frequent exact colours, pure black and white aside.
+def palette_share(pixels: np.ndarray, colours: int = 4, region: np.ndarray | None = None) -> float:
+    """Share of the image (or of its ``region``) taken by its few most frequent exact colours, pure black
+    and white aside.
 
     A camera never produces large areas of one exact RGB value (noise and shading
-    see to that, even after shrinking a large photo); screens and exported pages do.
+    see to that, even after shrinking a large photo); screens and exported pages do,
+    and so does skin after heavy JPEG compression (its 8x8 blocks flattened).
     Clipped black and white are left to the exposure checks."""
     codes = (pixels[..., 0].astype(np.int32) << 16) | (pixels[..., 1].astype(np.int32) << 8) | pixels[..., 2]
+    if region is not None:
+        codes = codes[region]
+    if codes.size == 0:
+        return 0.0
     values, counts = np.unique(codes, return_counts=True)
     counts = counts[(values != 0) & (values != 0xFFFFFF)]
     return float(np.sort(counts)[::-1][:colours].sum() / codes.size)
 
 
-def hard_edges(luma: np.ndarray, step: float = 80.0) -> float:
-    """Share of neighbour steps over ``step`` luma levels: black-on-white text and graphics."""
+def hard_edge_map(luma: np.ndarray, step: float = 80.0) -> np.ndarray:
+    """Where a neighbour step exceeds ``step`` luma levels (black-on-white text and graphics); one row and
+    column shorter than ``luma``."""
     across = np.abs(np.diff(luma, axis=1))[:-1]
     down = np.abs(np.diff(luma, axis=0))[:, :-1]
-    return float((np.maximum(across, down) > step).mean())
+    return np.maximum(across, down) > step
+
+
+def hard_edges(luma: np.ndarray, step: float = 80.0) -> float:
+    """Share of neighbour steps over ``step`` luma levels: black-on-white text and graphics."""
+    return float(hard_edge_map(luma, step).mean())
+
+
+def judged_region(skin: np.ndarray) -> np.ndarray:
+    """Where colour and text are judged: a large skin region (a face, without the backdrop, hair and clothes
+    around it), else the whole frame."""
+    return skin if skin.mean() >= MIN_SKIN_REGION else np.ones_like(skin)
+
+
+def _share_in(values: np.ndarray, region: np.ndarray) -> float:
+    return float(values[region].mean()) if region.any() else 0.0
 
 
 def measure(pixels: np.ndarray, original_size: tuple[int, int]) -> QualityStats:
-    luma = pixels.astype(np.float32) @ _LUMA
+    luma = luma_of(pixels)
     masks = colour_masks(pixels, luma)
+    region = judged_region(masks.skin_region)
+    edges = hard_edge_map(luma)
+    # The region's own border is where a face meets hair or the backdrop: those steps are not text.
+    inner = ndimage.binary_erosion(region, border_value=1)[:-1, :-1]
     return QualityStats(
         brightness=float(luma.mean()),
         clipped_fraction=float((luma >= CLIPPED_LUMA).mean()),
@@ -242,7 +257,11 @@ def measure(pixels: np.ndarray, original_size: tuple[int, int]) -> QualityStats:
         off_hue=float(masks.off_hue.mean()),
         neutral_grey=float(masks.neutral_grey.mean()),
         palette_share=palette_share(pixels),
-        hard_edges=hard_edges(luma),
+        region_palette_share=palette_share(pixels, region=region),
+        hard_edges=float(edges.mean()),
+        skin_region=float(masks.skin_region.mean()),
+        region_non_skin_colour=_share_in(masks.off_hue | masks.white, region),
+        region_hard_edges=_share_in(edges, inner),
     )
 
 
@@ -257,22 +276,30 @@ def reason_code(stats: QualityStats, original_size: tuple[int, int], limits: Gat
     a too-bright image made of colourless greys is a page or a screen, because even
     overexposed skin keeps its colour below the blown-out white; compression and blur
     come before the palette (flat JPEG tiles, and a blur that wipes out all texture,
-    leave few distinct colours, like a screen)."""
+    leave few distinct colours, like a screen). Colour and text are judged in the skin
+    region when there is a large one (a portrait's backdrop is not what is assessed).
+    Skin in a handful of exact colours, with no text anywhere, is skin posterised by
+    heavy JPEG compression: decoded at a reduced scale its 8x8 blocks are flat tiles a
+    pixel or two wide, too fine for the block-grid measure (issue 21: such photos were
+    told "not skin")."""
     if min(original_size) < limits.min_side:
         return "too_small"
     if stats.brightness < limits.min_brightness:
         return "too_dark"
-    if stats.off_hue > limits.max_off_hue or stats.hard_edges > limits.max_hard_edges:
+    if stats.off_hue > limits.max_off_hue or stats.region_hard_edges > limits.max_hard_edges:
         return "not_skin"
     if stats.brightness > limits.max_brightness or stats.clipped_fraction > limits.max_clipped:
         return "not_skin" if stats.neutral_grey > limits.max_bright_grey else "too_bright"
     if stats.clipped_fraction > limits.max_glare:
         return "glare"
-    if stats.blockiness > limits.max_blockiness:
+    if stats.blockiness > limits.max_blockiness or (
+            stats.region_palette_share > limits.max_region_palette and stats.hard_edges <= limits.max_posterised_edges):
         return "compressed"
     if stats.blur > limits.max_blur:
         return "blurred"
-    if stats.non_skin_colour > limits.max_non_skin_colour or stats.palette_share > limits.max_palette_share:
+    if stats.region_non_skin_colour > limits.max_non_skin_colour:
+        return "not_skin"
+    if stats.palette_share > limits.max_palette_share:
         return "not_skin"
     return None
 

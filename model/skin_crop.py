@@ -8,14 +8,14 @@ hair and clothes, and squeezing the whole frame into the model's input wastes it
 resolution on them. A close-up of skin, on the other hand, must stay whole: a finding
 at its edge must still reach the model.
 
-The box comes from a skin-colour mask on a small copy of the photo (the gate's own
-skin-hue rule, model/quality.py), cleaned by morphology, its largest piece kept, and a
-margin added. The photo is cropped only when that is clearly a portrait-like frame:
+The box comes from the skin region of a small copy of the photo (model/skin_colour.py,
+the colour rule the gate uses too: skin hues, cleaned by morphology, its largest piece),
+with a margin. The photo is cropped only when that is clearly a portrait-like frame:
 
 * enough skin to crop to (else the whole frame: the gate then judges it);
 * the rest of the frame is not skin-coloured (a plain, grey, dark or coloured
-  background). Pale skin under cool light is nearly grey and fails the strict skin mask
-  while keeping a warm tinge, so a close-up of it keeps its whole frame;
+  background). Pale skin under cool light is nearly grey and falls outside the strict
+  skin region while keeping a warm tinge, so a close-up of it keeps its whole frame;
 * the box leaves a good part of the frame out (else cropping gains nothing).
 
 A piece of skin much taller than wide is a face over its neck: its top part is kept.
@@ -29,19 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
-from skinfindings.model.quality import colour_planes
+from skinfindings.model.skin_colour import REGION_MIN_LUMA, colour_planes, skin_region
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom, in pixels of the image it was computed for
 
 
 @dataclass(frozen=True)
 class CropSettings:
-    analysis_side: int = 128  # px: the longer side of the small copy the mask is computed on
-    min_skin_share: float = 0.03  # largest skin piece below this share of the frame: too little skin to crop to
-    min_luma: float = 30.0  # darker than this is hair or shadow; dark skin in shade is brighter (the gate judges hue above 60)
-    warm_chroma: float = 3.0  # any colour this far from grey in a skin hue may be skin (pale skin in cool light)
+    analysis_side: int = 128  # px: the longer side of the small copy the box is computed on
+    min_skin_share: float = 0.03  # skin region below this share of the frame: too little skin to crop to
+    warm_chroma: float = 3.0  # a skin hue this far from grey may be skin (pale skin in cool light)
     max_outside_warm: float = 0.3  # share of skin-tinged pixels outside the box above which the frame is skin
     max_box_share: float = 0.6  # a box covering more of the frame than this: keep the whole frame
     max_tall: float = 4 / 3  # height / width of the skin piece beyond which it is a face over its neck
@@ -58,16 +56,6 @@ def _small_copy(image: Image.Image, side: int) -> np.ndarray:
     return np.asarray(small.convert("RGB"))
 
 
-def _largest_skin_piece(skin: np.ndarray) -> np.ndarray:
-    """The skin mask without specks and holes (eyes, brows, a mole), and its largest connected piece."""
-    cleaned = ndimage.binary_fill_holes(ndimage.binary_closing(ndimage.binary_opening(skin), iterations=2))
-    labels, count = ndimage.label(cleaned)
-    if count == 0:
-        return cleaned
-    sizes = ndimage.sum_labels(cleaned, labels, index=np.arange(1, count + 1))
-    return labels == (int(np.argmax(sizes)) + 1)
-
-
 def _piece_box(piece: np.ndarray, settings: CropSettings) -> tuple[float, float, float, float]:
     """Bounding box of the piece, its height capped (a face, not its neck), plus a margin, clipped to the frame."""
     rows, cols = np.nonzero(piece)
@@ -81,7 +69,7 @@ def _piece_box(piece: np.ndarray, settings: CropSettings) -> tuple[float, float,
 def box_on_small(pixels: np.ndarray, settings: CropSettings = SETTINGS) -> tuple[float, float, float, float] | None:
     """The crop box on a small uint8 RGB array, or None for the whole frame."""
     planes = colour_planes(pixels)
-    piece = _largest_skin_piece(planes.skin_hued(min_luma=settings.min_luma))
+    piece = skin_region(planes)
     if piece.mean() < settings.min_skin_share:
         return None
     left, top, right, bottom = _piece_box(piece, settings)
@@ -90,7 +78,7 @@ def box_on_small(pixels: np.ndarray, settings: CropSettings = SETTINGS) -> tuple
         return None
     outside = np.ones_like(piece)
     outside[int(top):int(np.ceil(bottom)), int(left):int(np.ceil(right))] = False
-    skin_tinged = planes.skin_hued(settings.warm_chroma, settings.min_luma)
+    skin_tinged = planes.skin_hued(settings.warm_chroma, REGION_MIN_LUMA)
     if skin_tinged[outside].mean() > settings.max_outside_warm:
         return None  # the rest of the frame may be skin too: a close-up, not a portrait
     return left, top, right, bottom
