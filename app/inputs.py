@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from skinfindings.app import guidance, privacy
+from skinfindings.app.presort_inputs import request_problem
 from skinfindings.app.priority import RED_FLAGS
 
 GONE = "The upload is no longer on the server (uploads are deleted after use or after a while)."
@@ -75,12 +76,22 @@ def parse_flags(flags) -> set[str]:
     items = [flags] if isinstance(flags, str) else flags
     if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
         raise BadInput(_flags_help("The warning signs must be a list of names"))
-    words = [word.strip() for item in items for word in re.split(r"[,;\n]", item)]
+    words = [word for item in items for word in _flag_words(item)]
     found = {_FLAG_NAMES.get(_flag_key(word)) for word in words if word}
     unknown = [word for word in words if word and _flag_key(word) not in _FLAG_NAMES]
     if unknown:
         raise BadInput(_flags_help(f"Unknown warning sign(s): {', '.join(repr(w[:40]) for w in unknown[:5])}"))
     return found
+
+
+def _flag_words(item: str) -> list[str]:
+    """Names in one item as sent, separated by semicolons, lines or commas. The fever and allergy labels
+    contain commas ("Fever, chills or ..."), so a part that is an exact key or label is never split."""
+    words = []
+    for part in re.split(r"[;\n]", item):
+        part = part.strip()
+        words += [part] if _flag_key(part) in _FLAG_NAMES else [word.strip() for word in part.split(",")]
+    return words
 
 
 def _flag_key(text: str) -> str:
@@ -137,6 +148,11 @@ def check_file_list(payload, tickets: privacy.UploadTickets) -> list[dict]:
     if not isinstance(payload, list) or len(payload) > MAX_FILES:
         raise BadInput(f"The photos must be a list of up to {MAX_FILES} uploaded files.")
     paths = _take([_upload_path(item) for item in payload], tickets)
+    problem = request_problem(paths)
+    if problem:
+        for path in paths:  # refused whole: its uploads are deleted now, not at the next sweep
+            privacy.discard(path)
+        raise BadInput(problem)
     return [{"path": str(path), "meta": {"_type": "gradio.FileData"}} for path in paths]
 
 
@@ -152,14 +168,56 @@ def megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.0f} MB"
 
 
+def is_link(text: str) -> bool:
+    """A URL of any kind (``http://``, ``file://``, ``//host``, ``data:``): never a path to an upload."""
+    return bool(_URL.match(text)) or text.startswith(("data:", "//", "\\\\"))
+
+
+def _usable_text(text) -> bool:
+    """Text that can name a file: no NUL byte, no lone surrogate (a broken character from JSON's \\ud800)."""
+    if not isinstance(text, str) or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def plain_path(text) -> Path | None:
+    """The local path ``text`` names, or None when it is a link, empty or unusable. Opens and looks up nothing."""
+    if not text or not _usable_text(text) or is_link(text):
+        return None
+    return Path(text)
+
+
+def refuse_links_anywhere(raw) -> None:
+    """Every event, whatever its inputs: no file given as a link (gradio would fetch it before any handler
+    runs) and no unusable text. Walks the request's values; refuses with BadInput."""
+    if isinstance(raw, str):
+        if not _usable_text(raw):
+            raise BadInput("The request holds a character that is not allowed (a NUL byte or a broken character).")
+    elif isinstance(raw, list):
+        for value in raw:
+            refuse_links_anywhere(value)
+    elif isinstance(raw, dict):
+        for value in raw.values():
+            refuse_links_anywhere(value)
+        path, url = raw.get("path"), raw.get("url")
+        if (isinstance(path, str) and is_link(path)) or (not path and isinstance(url, str) and is_link(url)
+                                                         and not url.startswith("data:")):
+            raise BadInput(NO_LINKS)
+
+
 def _upload_path(item) -> Path:
     """The path a client names for an upload: refused when it is a link or not a path at all."""
     path = item.get("path") if isinstance(item, dict) else item
-    if not isinstance(path, str) or not path or "\x00" in path:
-        raise BadInput("Each photo must be a file uploaded to the app.")
-    if _URL.match(path) or path.startswith("data:"):
+    if isinstance(path, str) and path and _usable_text(path) and is_link(path):
         raise BadInput(NO_LINKS)
-    return Path(path)
+    checked = plain_path(path)
+    if checked is None:
+        raise BadInput("Each photo must be a file uploaded to the app.")
+    return checked
 
 
 def _own_upload(item, tickets: privacy.UploadTickets) -> Path:

@@ -10,6 +10,7 @@ gradio reads its telemetry switch and its upload folder from the environment.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -34,6 +35,7 @@ class AppSettings:
     port: int | None = None  # None: the first free port from 7860
     auth: tuple[str, str] | None = None
     max_file_bytes: int = MAX_FILE_BYTES  # the photo loader's own limit; larger uploads are refused by the server
+    max_upload_bytes: int = 512 * 1024 * 1024  # one upload request, all its files together (security.RequestGuard)
     concurrency: int = 2  # model calls running at once (CPU-bound; more only queues inside torch)
     queue_size: int = 64  # requests waiting beyond that are refused with a "busy" message
     cache_seconds: int = 600  # an upload nobody checked is deleted at most this long after it arrived
@@ -51,13 +53,58 @@ def settings_from_env(env: dict[str, str] | None = None) -> AppSettings:
     return AppSettings(port=port, auth=auth)
 
 
+FOLDER_PREFIX = "skinfindings-app-"
+_folder_lock: int | None = None  # an open descriptor of our folder, locked while this process lives
+
+
 def private_dir() -> Path:
-    """A fresh folder only this user can read, removed when the process ends; gradio puts uploads there."""
-    global _private_dir
+    """A fresh folder only this user can read, removed when the process ends; gradio puts uploads there.
+
+    A process killed outright (``kill -9``, a power cut) cannot remove its folder, so every new
+    one first removes the folders of processes that are gone (``remove_abandoned_folders``)."""
+    global _private_dir, _folder_lock
     if _private_dir is None:
-        _private_dir = Path(tempfile.mkdtemp(prefix="skinfindings-app-"))  # mode 0700
+        remove_abandoned_folders()
+        _private_dir = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))  # mode 0700
+        _folder_lock = _lock_folder(_private_dir)
         atexit.register(shutil.rmtree, _private_dir, True)
     return _private_dir
+
+
+def _lock_folder(folder: Path) -> int | None:
+    """Hold an exclusive lock on the folder itself for as long as this process lives (released by the kernel)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: abandoned folders are left to the system's temp cleaning
+        return None
+    handle = os.open(folder, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def remove_abandoned_folders(parent: str | os.PathLike | None = None) -> list[Path]:
+    """Delete this user's upload folders whose process is gone (nobody holds their lock); returns them."""
+    try:
+        import fcntl
+    except ImportError:
+        return []
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue
+            handle = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a running app holds it
+        finally:
+            os.close(handle)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def prepare_environment() -> Path:
@@ -192,6 +239,47 @@ def discard_unused(paths, tickets: UploadTickets) -> None:
     for path in taken:
         if not tickets.holds(path):  # an identical upload still waiting for its own request keeps the file
             discard(path)
+
+
+class UploadsInFlight:
+    """Upload requests being received now. One that failed (refused at the byte limit, cut off by the
+    client) may leave gradio's half-written temporary file at the top of the folder; once no upload is
+    being received, every such file is removed (finished uploads live one folder down)."""
+
+    def __init__(self):
+        self._running = 0
+        self._failed = False
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def running(self):
+        with self._lock:
+            self._running += 1
+        outcome = _UploadOutcome()
+        try:
+            yield outcome
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._failed = self._failed or outcome.failed_
+                if self._running == 0 and self._failed:
+                    self._failed = False
+                    remove_partial_uploads()
+
+
+class _UploadOutcome:
+    failed_ = False
+
+    def failed(self) -> None:
+        self.failed_ = True
+
+
+def remove_partial_uploads() -> None:
+    """Gradio's temporary upload files (``tmp...`` at the top of the folder): call only when none is being written."""
+    for path in private_dir().glob("tmp*"):
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(path.lstat().st_mode) and not path.suffix:
+                path.unlink()
 
 
 class UploadSweeper:

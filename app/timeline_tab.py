@@ -22,7 +22,7 @@ import gradio as gr  # noqa: E402
 
 from skinfindings.app import guidance, inputs, report, trends  # noqa: E402
 from skinfindings.app.inputs import GONE, clean_flags, upload_source  # noqa: E402
-from skinfindings.app.notice import model_status, notice_html, urgency_html  # noqa: E402
+from skinfindings.app.notice import notice_html, urgency_html  # noqa: E402
 from skinfindings.app.presort_tab import PHOTO_TYPES  # noqa: E402
 from skinfindings.app.priority import RED_FLAGS  # noqa: E402
 from skinfindings.app.timeline_plot import png_uri, timeline_png, verdicts_table  # noqa: E402
@@ -30,17 +30,28 @@ from skinfindings.data.photo import PhotoError, capture_date  # noqa: E402
 
 MAX_PHOTOS = 60  # two months of daily photos; more is a clinic's job (skinfindings sort --patients)
 DAY_COLUMNS = ["Photo", "Day since the treatment"]
+TOO_MANY = (f"At most {MAX_PHOTOS} photos can be followed at once (two months of daily photos). Please choose the "
+            f"{MAX_PHOTOS} you want to follow and add them again; a clinic can sort more with skinfindings sort.")
 EMPTY = '<div class="sf-timeline sf-empty"><p>Add photos, check their days and press <b>Show my recovery</b>.</p></div>'
 
 
 # ---------------------------------------------------------------- days
 
 
+def photo_label(index: int) -> str:
+    """What the tab and the provider report call a photo: its place in the upload, never its file name,
+    which often carries the date and time it was taken (IMG_20260311_101523.jpg)."""
+    return f"Photo {index + 1}"
+
+
 def _own_upload(path: str) -> Path | None:
     """The path of an upload not yet used (it holds a ticket, see privacy.UploadTickets); else None.
 
     Reading the date does not use the ticket up: the photo itself is read when the timeline is drawn."""
-    resolved = Path(path).resolve()
+    plain = inputs.plain_path(path)
+    if plain is None:
+        return None
+    resolved = plain.resolve()
     in_folder = privacy.private_dir().resolve() in resolved.parents and resolved.is_file()
     return resolved if in_folder and privacy.TICKETS.holds(resolved) else None
 
@@ -57,13 +68,13 @@ def _prefilled_day(path: str, treated) -> str:
 
 
 def day_rows(uploads, treatment_date) -> list[list[str]]:
-    """One editable row per uploaded photo: its name and the day prefilled from its capture date, if any."""
+    """One editable row per uploaded photo: its label and the day prefilled from its capture date, if any."""
     try:
         treated = trends.parse_date(treatment_date) if (treatment_date or "").strip() else None
     except trends.DayError:
         treated = None  # the message comes when the timeline is drawn; the days stay editable meanwhile
     paths = [p for p in map(upload_source, uploads or []) if isinstance(p, str)]
-    return [[Path(p).name, _prefilled_day(p, treated)] for p in paths]
+    return [[photo_label(i), _prefilled_day(p, treated)] for i, p in enumerate(paths)]
 
 
 def _prefill(uploads, treatment_date):
@@ -78,29 +89,43 @@ def _prefill(uploads, treatment_date):
 def read_photos(predictor, inbox: privacy.UploadInbox, uploads) -> list[report.TrackedPhoto]:
     """Every upload through the Predictor; an unreadable or vanished file becomes a photo with a note."""
     photos = []
-    for path in [p for p in map(upload_source, uploads or []) if isinstance(p, str)][:MAX_PHOTOS]:
-        name = Path(path).name
+    paths = [p for p in map(upload_source, uploads or []) if isinstance(p, str)]
+    if len(paths) > MAX_PHOTOS:  # the validator refuses this first; never drop a photo silently
+        raise inputs.BadInput(TOO_MANY)
+    for index, path in enumerate(paths):
+        name = photo_label(index)
         try:
-            prediction = predictor.predict(inbox.take(path), name=name)
+            data = inbox.take(path)
+            prediction = predictor.predict(data, name=name)
         except FileNotFoundError:
             photos.append(report.TrackedPhoto(0, name, note=f"{GONE} Please add it again."))
         except PhotoError as exc:
             photos.append(report.TrackedPhoto(0, name, note=exc.user_message))
         else:
-            photos.append(report.tracked_photo(prediction, day=0, name=name))
+            photos.append(report.tracked_photo(prediction, day=0, name=name, source=data))
     return photos
 
 
 def with_days(photos: list[report.TrackedPhoto], table) -> tuple[list[report.TrackedPhoto], list[str]]:
-    """The photos with the days from the table (row i is photo i), and a message for each day that is refused."""
-    rows = _table_rows(table)
+    """The photos with the days from the table, matched by the Photo column (a deleted or moved row never
+    gives a photo another photo's day), and a message for each day that is missing or refused."""
+    days: dict[str, list] = {}
+    for row in _table_rows(table):
+        if row:
+            days.setdefault(str(row[0]).strip(), []).append(row[1] if len(row) > 1 else "")
     dated, problems = [], []
-    for i, photo in enumerate(photos):
-        value = rows[i][1] if i < len(rows) and len(rows[i]) > 1 else ""
+    for photo in photos:
+        given = days.pop(photo.name, [])
+        if len(given) != 1:
+            problems.append(f"{photo.name} has {'no row' if not given else 'more than one row'} in the table of "
+                            "days. Please add the photos again to get one row per photo.")
+            continue
         try:
-            dated.append(replace(photo, day=trends.check_day(value, photo.name)))
+            dated.append(replace(photo, day=trends.check_day(given[0], photo.name)))
         except trends.DayError as exc:
             problems.append(str(exc))
+    problems += [f"The table has a row for {name[:40]!r}, which is not one of the photos."
+                 for name in days if name]
     return dated, problems
 
 
@@ -121,7 +146,7 @@ def _advice_html(photo: report.TrackedPhoto, procedure: str) -> str:
     """The same guidance as "Check a photo", for the findings of the latest photo, worded for its day."""
     cards = []
     for finding in photo.present:
-        advice = guidance.finding_advice(finding, procedure, photo.day)
+        advice = guidance.finding_advice(finding, procedure, photo.day, photo.levels.get(finding, "possible"))
         cards.append(
             f'<div class="sf-finding" data-finding="{finding}"><h4>{html.escape(advice.headline)}</h4>'
             f'<p class="sf-timing"><b>Timing.</b> {html.escape(advice.timing)}</p>'
@@ -136,7 +161,7 @@ def timeline_html(series: trends.Series, photos: list[report.TrackedPhoto], flag
     plot = png_uri(timeline_png(series, report.thresholds_of(photos)))
     assessed = [p for p in sorted(photos, key=lambda p: p.day) if p.assessed]
     advice = _advice_html(assessed[-1], series.procedure) if assessed else ""
-    page = report.build_report(photos, series.procedure, flags, model_status(meta))
+    page = report.build_report(photos, series.procedure, flags, meta)
     link = report.download_link(page, report.REPORT_NAME, "Download the report for your provider (HTML)")
     gaps = (f"<p>Photos that could not be assessed (days {', '.join(map(str, series.gaps))}) are gaps in the "
             "timeline, marked ?, not photos without findings.</p>") if series.gaps else ""
@@ -223,7 +248,6 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
         [files, days, treatment_date, procedure, flags, kept],
         [kept, files, notice, results],
         api_name="track_recovery",
-        api_visibility="private",  # the app's public API stays check_photo and presort (tests/test_app_logic.py)
         preprocess=False,  # see inputs.upload_source
         concurrency_id="model",
     )
@@ -241,33 +265,62 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
 # ---------------------------------------------------------------- validation (security.guard_events)
 
 
+BAD_TABLE = ("The days must be a table with two columns, Photo and Day since the treatment, one row per photo "
+             "(for example [[\"Photo 1\", \"3\"]]).")
+
+
+def _checked_table(table) -> dict:
+    """The days table in the one shape gradio accepts (``{"headers", "data"}``); anything else is refused here,
+    with a message, instead of failing inside gradio without one."""
+    if isinstance(table, dict):
+        table = table.get("data")
+    if table is None:
+        table = []
+    if not isinstance(table, list) or len(table) > inputs.MAX_FILES:
+        raise inputs.BadInput(BAD_TABLE)
+    for row in table:
+        if not isinstance(row, list) or len(row) != len(DAY_COLUMNS) or not all(
+                isinstance(cell, (str, int, float, type(None))) and not isinstance(cell, bool) for cell in row):
+            raise inputs.BadInput(BAD_TABLE)
+    return {"headers": list(DAY_COLUMNS), "data": [["" if c is None else str(c) for c in row] for row in table]}
+
+
 def _checked_form(table, treatment_date, procedure, flags) -> list:
-    rows = _table_rows(table)
-    cells_ok = all(isinstance(cell, (str, int, float, type(None))) for row in rows for cell in row)
-    if len(rows) > inputs.MAX_FILES or not cells_ok:
-        raise inputs.BadInput("The days must be a table of photo names and whole numbers of days.")
     if treatment_date is not None and not isinstance(treatment_date, str):
         raise inputs.BadInput("The date of the treatment must be text such as 2026-03-14.")
-    # The table goes on as sent: gradio checks its shape (DataframeData) itself, even without preprocessing.
-    return [table, treatment_date or "", inputs.parse_procedure(procedure), sorted(inputs.parse_flags(flags))]
+    return [_checked_table(table), treatment_date or "", inputs.parse_procedure(procedure),
+            sorted(inputs.parse_flags(flags))]
+
+
+def _file_list(files) -> list:
+    """The uploads as sent (paths only, no link), at most MAX_PHOTOS."""
+    files = files or []
+    if not isinstance(files, list) or len(files) > inputs.MAX_FILES:
+        raise inputs.BadInput(f"The photos must be a list of up to {MAX_PHOTOS} uploaded files.")
+    if not all(inputs.plain_path(upload_source(item)) is not None for item in files):
+        raise inputs.BadInput(f"The photos must be a list of up to {MAX_PHOTOS} uploaded files.")
+    return files
 
 
 def validators(tickets: privacy.UploadTickets) -> dict:
     """The tab's events by name -> the check of their raw inputs, like the other tabs'."""
 
     def track_raw(raw: list) -> list:  # files, days, treatment date, procedure, flags, kept photos
+        files = _file_list(raw[0])
+        if len(files) > MAX_PHOTOS:  # refused whole, and the uploads deleted: none is silently left out
+            privacy.discard_unused([upload_source(item) for item in files], tickets)
+            raise inputs.BadInput(TOO_MANY)
         checked = _checked_form(*raw[1:5])  # first: a refused form keeps the uploads' tickets for the retry
-        return [inputs.check_file_list(raw[0], tickets), *checked, raw[5]]
+        return [inputs.check_file_list(files, tickets), *checked, raw[5]]
 
     def update_raw(raw: list) -> list:  # kept photos, days, procedure, flags
         table, _, procedure, flags = _checked_form(raw[1], None, raw[2], raw[3])
         return [raw[0], table, procedure, flags]
 
     def prefill_raw(raw: list) -> list:  # files, treatment date: only read (see _own_upload), never taken here
-        files = raw[0] or []
-        if not isinstance(files, list) or len(files) > inputs.MAX_FILES or not all(
-                isinstance(upload_source(item), str) for item in files):
-            raise inputs.BadInput(f"The photos must be a list of up to {inputs.MAX_FILES} uploaded files.")
+        files = _file_list(raw[0])
+        if len(files) > MAX_PHOTOS:
+            raise inputs.BadInput(TOO_MANY)
         return [files, _checked_form(None, raw[1], None, None)[1]]
 
     return {"track_recovery": track_raw, "update_recovery": update_raw, "prefill_days": prefill_raw}

@@ -50,7 +50,7 @@ def build_app(predictor, settings: privacy.AppSettings | None = None) -> gr.Bloc
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}")
         notice = gr.HTML(notice_html(predictor.meta, None, []), js_on_load=None, elem_id="sf-notice")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab visible by name on a phone (no "⋯" menu)
             check_tab.build(predictor, inbox, notice)
             timeline_tab.build(predictor, inbox, notice)
             presort_tab.build(predictor)
@@ -68,7 +68,8 @@ def build_app(predictor, settings: privacy.AppSettings | None = None) -> gr.Bloc
 def launch_kwargs(settings: privacy.AppSettings) -> dict:
     """Everything ``launch`` needs: the privacy settings plus the look (gradio 6 takes theme and CSS here)."""
     theme = gr.themes.Default(primary_hue="blue", neutral_hue="slate")
-    guard = Middleware(security.RequestGuard, tickets=privacy.TICKETS, max_file_bytes=settings.max_file_bytes)
+    guard = Middleware(security.RequestGuard, tickets=privacy.TICKETS, max_file_bytes=settings.max_file_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
     sweeper = privacy.UploadSweeper(privacy.TICKETS, settings.cache_seconds)
     app_kwargs = {"middleware": [guard], "lifespan": security.sweeping(sweeper)}
     return {**privacy.launch_options(settings), "theme": theme, "css_paths": [STYLE_FILE], "head": accessibility.HEAD, "app_kwargs": app_kwargs}

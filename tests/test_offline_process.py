@@ -107,8 +107,8 @@ def use_the_app(url: str, photos: list[Path]) -> None:
     client = Client(url, verbose=False)
     _, notice, results = client.predict(handle_file(str(photos[0])), "microneedling", "2", [], api_name="/check_photo")
     assert "sf-provider-notice" in notice and "Your photo as the model saw it" in results
-    _, table = client.predict([handle_file(str(p)) for p in photos], api_name="/presort")
-    assert table.count("<tr class=\"sf-tier-") == len(photos)
+    _, table = client.predict([handle_file(str(p)) for p in photos], None, api_name="/presort")
+    assert table.count("<tr data-tier=\"") == len(photos)
 
 
 @pytest.mark.timeout(START_TIMEOUT + IDLE_SECONDS + 300)
