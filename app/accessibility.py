@@ -1,9 +1,13 @@
-"""What the app adds to gradio's page so that it passes a WCAG 2.1 AA check (axe-core, in the browser tests).
+"""What the app adds to gradio's page for assistive tech and small screens (axe-core and 390x844 in the browser tests).
 
 Gradio 6.31's upload areas (gr.Image, gr.File) name their button "Click to upload or drop files"
 (or "Drop an image file here to upload") while showing "Drop Image Here - or - Click to Upload", so a speech-input user saying what they
 see does not reach it (axe: label-content-name-mismatch). No component option sets that name, so
-a small script drops the fixed name and lets the visible text name the button. It is inline and
+a small script drops the fixed name and lets the visible text name the button.
+
+When results arrive (a check, a recovery view, a pre-sort), nothing tells a screen reader and, on a phone,
+they land below the form, out of sight. The same script keeps one polite live region (``#sf-announce``) that
+says the results' first sentence (the next step) and scrolls the new results into view. It is inline and
 self-contained (the page stays offline), and runs again whenever gradio redraws a component.
 """
 
@@ -12,13 +16,50 @@ from __future__ import annotations
 # The fixed names gradio gives its upload areas (gr.File / gr.Image), never what they show.
 FIXED_UPLOAD_NAMES = ("Click to upload or drop files", "Drop an image file here to upload")
 _SELECTOR = ", ".join(f'[aria-label="{name}"]' for name in FIXED_UPLOAD_NAMES)
+# Each results area -> the element whose text is announced when it changes (its first, most important line).
+RESULTS = {
+    "#sf-results": ".sf-next-step, .sf-error, .sf-abstain h3",
+    "#sf-timeline": ".sf-timeline h3, .sf-error",
+    "#sf-presort": ".sf-presort > p, .sf-error",
+}
+_RESULTS_JS = ", ".join(f'["{area}", "{first}"]' for area, first in RESULTS.items())
 
 HEAD = f"""<script>
 (() => {{
-  const fix = () => document.querySelectorAll('{_SELECTOR}')
-    .forEach((element) => element.removeAttribute("aria-label"));
+  const said = {{}};
+  const live = () => {{
+    let region = document.getElementById("sf-announce");
+    if (!region && document.body) {{
+      region = document.createElement("div");
+      region.id = "sf-announce";
+      region.className = "sf-visually-hidden";
+      region.setAttribute("role", "status");
+      region.setAttribute("aria-live", "polite");
+      document.body.appendChild(region);
+    }}
+    return region;
+  }};
+  const announce = () => {{
+    for (const [area, first] of [{_RESULTS_JS}]) {{
+      const line = document.querySelector(`${{area}} :is(${{first}})`);
+      const text = line ? line.textContent.trim() : "";
+      if (!text || said[area] === text) continue;
+      const before = said[area];
+      said[area] = text;
+      if (before === undefined && !document.querySelector(`${{area}} .sf-next-step, ${{area}} table`)) continue;
+      const region = live();
+      if (region) region.textContent = "Results: " + text;
+      const box = document.querySelector(area);
+      if (box && box.getBoundingClientRect().top > window.innerHeight * 0.6) box.scrollIntoView({{block: "start"}});
+    }}
+  }};
+  const fix = () => {{
+    document.querySelectorAll('{_SELECTOR}').forEach((element) => element.removeAttribute("aria-label"));
+    live();
+    announce();
+  }};
   new MutationObserver(fix).observe(document.documentElement, {{subtree: true, childList: true, attributes: true,
-    attributeFilter: ["aria-label"]}});
+    attributeFilter: ["aria-label"], characterData: true}});
   document.addEventListener("DOMContentLoaded", fix);
 }})();
 </script>"""

@@ -77,6 +77,7 @@ def run_presort(predictor, paths: list[str], treatment: str | None = None) -> st
     rows = presort(predictor, paths, red_flags=red_flags, patients=patients)
     warnings = [f"Red-flag answers given for a name that matched no photo: {name}"
                 for name in unmatched_red_flags(red_flags, rows)]
+    warnings += [f"Patients list: {w}" for w in [patients.unmatched_warning(rows)] if w]  # as the CLI warns (issue 21)
     # write_csv wants a path: the file lives only as long as it takes to read it back.
     handle, csv_path = tempfile.mkstemp(suffix=".csv", dir=privacy.private_dir())
     os.close(handle)

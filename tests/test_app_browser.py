@@ -11,6 +11,7 @@ SKINFINDINGS_SCREENSHOTS set, the app runs the shipped checkpoint, as a user wou
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import skin_like
+from skinfindings.data.synth import SynthConfig, render_sample
 from skinfindings.app import privacy, ui
 from skinfindings.app.priority import RED_FLAGS
 from skinfindings.model.checkpoint import DEFAULT_CHECKPOINT
@@ -131,10 +132,11 @@ def page(browser, app_url):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser-photos")
+    # Renders of treated skin (the project's synthetic renderer): plain generated skin is refused by the gate.
     photo = folder / "cheek.jpg"
-    skin_like(320, seed=11).save(photo, quality=90)
+    Image.fromarray(render_sample(11, SynthConfig(size=320, findings=("erythema", "pustules"))).image).save(photo, quality=90)
     other = folder / "forehead.jpg"
-    skin_like(320, seed=12).save(other, quality=90)
+    Image.fromarray(render_sample(12, SynthConfig(size=320, findings=("crusting",))).image).save(other, quality=90)
     dark = folder / "dark.png"
     Image.fromarray(np.full((320, 320, 3), 10, np.uint8)).save(dark)
     broken = folder / "broken.jpg"
@@ -157,19 +159,22 @@ def test_photo_gives_findings_guidance_heatmaps_and_the_provider_notice(page, fi
     notice = page.locator("#sf-provider-notice")
     assert "See your provider" in notice.inner_text() and "Model:" in notice.inner_text()
     choose_procedure(page, "Microneedling")
-    page.locator("#sf-days input, #sf-days textarea").first.fill("10")
+    page.locator("#sf-days input").first.fill("10")
     check_photo(page, files["photo"])
     results = page.locator("#sf-results")
-    results.locator(".sf-pictures").wait_for()
+    results.locator(".sf-next-step").wait_for()
     text = results.inner_text()
     findings = results.locator(".sf-finding").count()
     if findings:
-        assert "When to contact your provider" in text and "What helps" in text and "Timing." in text
+        assert "When to contact your provider" in text and "Timing." in text
         assert "Choose your type of treatment" not in text  # the procedure reached the guidance
     else:
         assert "No finding recognised" in text and "does not rule anything out" in text
-    assert results.locator(".sf-pictures img").count() == 1 + findings  # the photo plus one heatmap per finding
-    assert "Other findings, lower probability" in text or findings == 5
+    # The next step comes first; estimates and heatmaps wait under "Details" until opened.
+    assert text.strip().startswith(results.locator(".sf-next-step").inner_text().strip())
+    results.locator(".sf-details summary").click()
+    assert results.locator(".sf-pictures img").count() == 1 + findings  # the photo plus one heatmap per card
+    assert results.locator(".sf-estimates tbody tr").count() == 5
     # The provider notice stays above the results, visible.
     assert notice.is_visible()
     assert notice.bounding_box()["y"] + notice.bounding_box()["height"] <= results.bounding_box()["y"]
@@ -197,7 +202,7 @@ def test_corrupt_file_gives_a_clear_error_and_the_app_keeps_working(page, files)
     abstain.wait_for()
     assert "too dark" in abstain.inner_text() and "How to retake it" in abstain.inner_text()
     check_photo(page, files["other"])
-    page.locator("#sf-results .sf-pictures").wait_for()
+    page.locator("#sf-results h3").filter(has_text=re.compile("What the app found|No finding recognised")).wait_for()
     assert page.locator("#sf-results .sf-error").count() == 0
 
 
@@ -208,11 +213,13 @@ def test_clinician_presort_tab(page, files):
     )
     expect(page.locator("#sf-presort-files tr.file")).to_have_count(3, timeout=TIMEOUT_MS)  # all three uploaded
     page.locator("#sf-sort").click()
-    table = page.locator("#sf-presort .sf-presort-table")
+    table = page.locator("#sf-presort .sf-worklist")
     table.wait_for()
-    assert table.locator("tbody tr").count() == 3
+    rows = table.locator("tr[data-tier]")
+    assert rows.count() == 3 and table.locator("th.tier").count() >= 1  # tier headers above the rows
     assert page.locator("#sf-presort a.sf-csv").get_attribute("download") == "skinfindings-presort.csv"
-    assert table.locator("tbody tr img").count() == 2  # the unreadable file has no thumbnail
+    assert rows.locator("img").count() == 2  # the unreadable file has no thumbnail
+    assert all(row.locator(".reasons li").count() for row in rows.all())  # every row says why it is there
     save_screenshot(page, "clinician-presort")
 
 
@@ -227,3 +234,47 @@ def test_about_tab(page):
 
 def test_no_upload_is_left_on_disk():
     assert not privacy.leftover_files()
+
+
+# ------------------------------------------------------------------ a phone (390 x 844)
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture()
+def phone(browser, app_url):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    page.locator("#sf-provider-notice").wait_for()
+    yield page
+    context.close()
+
+
+def fits_the_width(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_on_a_phone_the_notice_is_short_the_upload_and_tabs_are_on_the_first_screen(phone):
+    notice = phone.locator("#sf-provider-notice").bounding_box()
+    assert notice["height"] <= PHONE["height"] / 3, notice
+    upload = phone.locator("#sf-photo").bounding_box()
+    assert upload["y"] < PHONE["height"], upload  # the upload starts on the first screen
+    for name in ("Check a photo", "Track my recovery", "Clinician pre-sort", "About"):
+        assert phone.get_by_role("tab", name=name).is_visible(), name  # no tab hidden behind a "⋯" menu
+    assert fits_the_width(phone)
+
+
+def test_on_a_phone_results_are_announced_scrolled_into_view_and_fit(phone, files):
+    check_photo(phone, files["photo"])
+    step = phone.locator("#sf-results .sf-next-step")
+    step.wait_for()
+    expect(phone.locator("#sf-announce")).to_have_text(re.compile(r"^Results: "), timeout=TIMEOUT_MS)
+    assert phone.locator("#sf-announce").get_attribute("aria-live") == "polite"
+    phone.wait_for_timeout(300)
+    box = step.bounding_box()
+    assert 0 <= box["y"] < PHONE["height"], box  # scrolled to, not left below the form
+    phone.locator("#sf-results .sf-details summary").click()
+    assert fits_the_width(phone)
+    save_screenshot(phone, "phone-check-a-photo")
