@@ -6,8 +6,9 @@ tests/test_app_server.py guards Python's own sockets inside the test process; a 
 library (ONNX Runtime's telemetry, for one) opens its sockets below Python and slips past
 that. So here ``skinfindings demo`` runs as its own process under ``strace -f``, which sees
 every ``connect`` and ``send*`` of every thread and child. The run checks one photo, sorts
-a few, then idles for 60 s (ONNX Runtime's telemetry looked its host up every ~5 s), with a
-temporary HOME so that a device id written under ~/.cache/Microsoft is seen too.
+a few, sends links to every file route and event (issue 21's list), then idles for 60 s
+(ONNX Runtime's telemetry looked its host up every ~5 s), with a temporary HOME so that a
+device id written under ~/.cache/Microsoft is seen too.
 """
 
 from __future__ import annotations
@@ -109,6 +110,28 @@ def use_the_app(url: str, photos: list[Path]) -> None:
     assert "sf-provider-notice" in notice and "Your photo as the model saw it" in results
     _, table = client.predict([handle_file(str(p)) for p in photos], None, api_name="/presort")
     assert table.count("<tr data-tier=\"") == len(photos)
+    probe_with_links(url)
+
+
+# Issue 21: the routes and events that looked a name up or connected out (the probe's list).
+LINKS = ("http://probe.example.com/x.png", "http://93.184.216.34/a.jpg")
+
+
+def probe_with_links(url: str) -> None:
+    import httpx
+
+    from test_app_server import file_data, queue_call
+
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for link in LINKS:
+            for route in ("gradio_api/file=", "gradio_api/file/", "gradio_api/proxy="):
+                assert http.get(f"{route}{link}").status_code == 404, (route, link)
+            for api_name, data in (("prefill_days", [[file_data(link)], ""]),
+                                   ("track_recovery", [[file_data(link)], [], "", "", [], None]),
+                                   ("check_photo", [file_data(link), None, None, []]),
+                                   ("presort", [[file_data(link)], None])):
+                assert queue_call(http, api_name, data, "offline-probe")[0] == "error", (api_name, link)
+        assert http.get("gradio_api/deep_link?session_hash=offline-probe").status_code == 404
 
 
 @pytest.mark.timeout(START_TIMEOUT + IDLE_SECONDS + 300)
