@@ -213,3 +213,50 @@ def test_ctrl_c_says_how_to_resume_in_one_line(inbox, tmp_path, untrained_checkp
 
 def test_image_helper_is_a_real_jpeg():  # the fixtures above are photos the loader accepts
     assert Image.open(io.BytesIO(jpeg(0))).format == "JPEG"
+
+
+# ---------------------------------------------------------------- the probe's hostile zips (they held; kept so)
+
+
+def hostile_zips(folder) -> list:
+    """Archives of the kinds the probe sent: each must become rows with reasons, never an exception."""
+    made = []
+
+    def archive(name, entries, **options):
+        path = folder / name
+        with zipfile.ZipFile(path, "w", **options) as zf:
+            for entry, data in entries:
+                zf.writestr(entry, data)
+        made.append(path)
+        return path
+
+    archive("traversal.zip", [("../../etc/x.jpg", jpeg(1)), ("/abs/y.jpg", jpeg(2)), ("c:evil.jpg", jpeg(3))])
+    archive("nested.zip", [("inner.zip", b"PK\x05\x06" + bytes(18)), ("a.jpg", jpeg(4))])
+    archive("bomb.zip", [("zeros.jpg", bytes(5 * 1024 * 1024))], compression=zipfile.ZIP_DEFLATED)
+    archive("empty.zip", [])
+    archive("junk.zip", [("__MACOSX/._a.jpg", b"junk"), (".hidden.jpg", jpeg(5)), ("Thumbs.db", b"x")])
+    truncated = archive("truncated.zip", [("a.jpg", jpeg(6))])
+    truncated.write_bytes(truncated.read_bytes()[:-30])
+    (folder / "not-a-zip.zip").write_bytes(b"this is no archive")
+    made.append(folder / "not-a-zip.zip")
+    encrypted = archive("encrypted.zip", [("a.jpg", jpeg(7))])
+    data = bytearray(encrypted.read_bytes())
+    data[6] |= 0x1  # the local header's "encrypted" flag
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 8] |= 0x1  # and the central directory's
+    encrypted.write_bytes(bytes(data))
+    return made
+
+
+def test_hostile_zips_become_rows_with_reasons(tmp_path, untrained_checkpoint):
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    hostile_zips(folder)
+    out = tmp_path / "r.csv"
+    assert sort(folder, "--out", out, "--checkpoint", untrained_checkpoint) == 0
+    rows = {r.name: r for r in ps.read_csv(out)}
+    assert rows["zips/nested.zip/a.jpg"].error is None  # the good photo beside a nested archive is read
+    for name, row in rows.items():
+        if name != "zips/nested.zip/a.jpg":
+            assert row.error or row.abstain_reason, name  # refused with a reason, never silently dropped
+    assert not any("hidden" in name or "MACOSX" in name for name in rows)
