@@ -136,7 +136,7 @@ def overlap_warning(overlap: dict) -> str | None:
                      "the checkpoint's training photos: its numbers on them are not held out")
     if overlap["near_duplicates"]:
         parts.append(f"{overlap['near_duplicates']} of the {overlap['photos']} evaluated photos may be "
-                     f"near-duplicates of its training photos (pHash within {overlap['max_distance']} bits, "
+                     f"near-duplicates of the checkpoint's training photos (pHash within {overlap['max_distance']} bits, "
                      "`data dedup`'s distance; unrelated close-ups can come this close: check them by eye)")
     return "; ".join(parts)
 
