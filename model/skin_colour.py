@@ -20,6 +20,7 @@ SKIN_HUE_DEGREES = (-25.0, 120.0)  # angle in the CbCr plane: 0 = yellow, 90 = r
 MIN_CHROMA = 12.0  # below this a colour is too grey to call its hue
 MIN_HUE_LUMA = 60.0  # below this a colour is too dark to call its hue (the gate's rule)
 REGION_MIN_LUMA = 30.0  # the skin region reaches darker: dark skin in shade; black hair and shadow stay out
+REGION_MIN_CHROMA = 6.0  # and greyer: dark skin in soft light (chroma about 9); a grey backdrop stays out
 REGION_MAX_CHROMA = 80.0  # no skin is this saturated (real photos: 99.9th percentile 76); screens' orange is
 
 
@@ -53,7 +54,7 @@ def colour_planes(pixels: np.ndarray, luma: np.ndarray | None = None) -> ColourP
 def skin_region(planes: ColourPlanes) -> np.ndarray:
     """The largest connected piece of skin-coloured pixels, without specks, its holes (eyes, brows, a mole,
     a lesion) filled: the face of a portrait, the whole of a close-up."""
-    skin = planes.skin_hued(min_luma=REGION_MIN_LUMA) & (planes.chroma < REGION_MAX_CHROMA)
+    skin = planes.skin_hued(REGION_MIN_CHROMA, REGION_MIN_LUMA) & (planes.chroma < REGION_MAX_CHROMA)
     pad = 3  # the frame's edge repeated, so that the morphology does not eat skin that runs off the frame
     padded = np.pad(skin, pad, mode="edge")
     closed = ndimage.binary_closing(ndimage.binary_opening(padded), iterations=2)[pad:-pad, pad:-pad]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from conftest import skin_like
 from skinfindings.data.nonskin import BAD_PHOTOS, EXPECTED, OUT_OF_SCOPE, bad_photo_file, encode, out_of_scope_file
 from skinfindings.model import quality
 from skinfindings.model.predictor import Predictor
+from test_skin_crop import portrait
 
 INPUT_SIZES = (128, 224)  # the smallest and the largest model input the thresholds were measured at
 
@@ -203,3 +205,46 @@ def test_skin_photos_keep_their_own_reason_after_the_scope_checks(prepare, kind,
         abstention, stats = gate(prepare, bad_photo_file(dark_skinned(skin) if tone == "dark" else skin, kind, seed),
                                  input_size)
         assert abstention is not None and abstention.code == code, (seed, stats)
+
+
+# ----------------------------------------------------------------------------- faces (issue 20) and heavy JPEG (issue 21)
+
+FACE_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "images"  # ../shared, as in CI
+
+
+@pytest.mark.parametrize("input_size", INPUT_SIZES)
+@pytest.mark.parametrize("seed", range(2))
+def test_a_portrait_is_assessed(prepare, seed, input_size):
+    """A face on a grey backdrop over a white shirt: skin need not fill the frame (the crop and the skin
+    region see to it); before, the backdrop and shirt made it "not skin"."""
+    abstention, stats = gate(prepare, encode(portrait(seed=seed), "JPEG", 90), input_size)
+    assert abstention is None, stats
+
+
+@pytest.mark.skipif(not FACE_PHOTOS.is_dir(), reason="../shared/data/faces is not beside the clone")
+@pytest.mark.parametrize("input_size", INPUT_SIZES)
+def test_real_portraits_are_assessed(prepare, input_size):
+    photos = sorted(FACE_PHOTOS.glob("*.jpg"))[:4]
+    for photo in photos:
+        abstention, stats = gate(prepare, str(photo), input_size)
+        assert abstention is None, (photo.name, stats)
+
+
+@pytest.mark.parametrize("input_size", INPUT_SIZES)
+@pytest.mark.parametrize("jpeg_quality", [2, 3, 5])
+def test_heavily_compressed_skin_is_called_compressed_not_out_of_scope(prepare, jpeg_quality, input_size):
+    """At full size its 8x8 blocks are too fine for the block-grid measure at the model's input, but the
+    skin is posterised into a handful of exact colours: issue 21 found such photos told "not skin"."""
+    photo = np.asarray(Image.fromarray(structured_skin(3)).resize((1024, 1024), Image.Resampling.BILINEAR))
+    abstention, stats = gate(prepare, encode(photo, "JPEG", jpeg_quality), input_size)
+    assert abstention is not None and abstention.code == "compressed", stats
+    assert stats.blockiness == 0.0  # the grid is invisible: the posterised palette is what tells
+
+
+def test_the_skin_region_keeps_a_portraits_backdrop_out_of_the_colour_check():
+    """A selfie framed on the face still shows backdrop and hair around it; only the face is judged."""
+    selfie = portrait()[64:480, 132:468]
+    pixels = np.asarray(Image.fromarray(selfie).resize((224, 224)))
+    stats = quality.measure(pixels, selfie.shape[1::-1])
+    assert stats.skin_region >= quality.MIN_SKIN_REGION
+    assert stats.region_non_skin_colour < quality.THRESHOLDS.max_non_skin_colour < stats.non_skin_colour
