@@ -38,6 +38,7 @@ REFUSED_ROUTES = ("/gradio_api/deep_link", "/gradio_api/proxy=", "/gradio_api/st
                   "/gradio_api/process_recording", "/gradio_api/dev/", "/monitoring", "/gradio_api/monitoring")
 MAX_UPLOAD_BYTES = privacy.AppSettings.max_upload_bytes  # one upload request, all its files together
 CLIENT_COOKIE = "sf-client"  # which browser (or API client) a session hash belongs to
+ANONYMOUS = "-"  # every client without the cookie
 _HEARTBEAT = re.compile(r"^/gradio_api/heartbeat/([^/]+)$")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 SLACK_BYTES = 1024 * 1024  # room in an API call for everything but the photo itself
@@ -78,8 +79,8 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client, is_new = _client_id(scope)
-        send = _with_headers(send, client if is_new else None)
+        client, new_cookie = _client_id(scope)
+        send = _with_headers(send, new_cookie)
         refusal = self._refusal(scope) or self._session_refusal(client, _query_session(scope))
         if refusal:
             await _answer(send, *refusal)
@@ -210,13 +211,17 @@ class SessionOwners:
             return self._owners.setdefault(session_hash, client) == client
 
 
-def _client_id(scope) -> tuple[str, bool]:
-    """The client's id from its cookie, or a new one (then sent back with the answer): (id, is_new)."""
+def _client_id(scope) -> tuple[str, str | None]:
+    """(who sends this request, a cookie to hand out or None).
+
+    A browser keeps the ``sf-client`` cookie from its first answer (the page), so its sessions
+    are its own. A client without the cookie (curl, a script) counts as one "anonymous" client:
+    it can never use a browser's session, and its own calls work without cookies."""
     for part in _headers(scope).get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         if name == CLIENT_COOKIE and re.fullmatch(r"[A-Za-z0-9_-]{32,64}", value):
-            return value, False
-    return secrets.token_urlsafe(32), True
+            return value, None
+    return ANONYMOUS, secrets.token_urlsafe(32)
 
 
 def _query_session(scope):

@@ -580,6 +580,8 @@ def test_another_clients_session_hash_gets_nothing_of_that_session(server, photo
         assert queue_call(stranger, "update_recovery", [None, table, "microneedling", []], session) == ("refused", 403)
         assert stranger.get("gradio_api/queue/data", params={"session_hash": session}).status_code == 403
         assert stranger.get(f"gradio_api/heartbeat/{session}").status_code == 403
+    cookieless = httpx.get(f"{url}gradio_api/queue/data", params={"session_hash": session})  # curl, a script
+    assert cookieless.status_code == 403
     assert not privacy.leftover_files()
 
 
