@@ -140,11 +140,10 @@ def discard(path: str | os.PathLike | None) -> None:
 class UploadInbox:
     """Reads an upload into memory and deletes the file at once.
 
-    Gradio stores an upload at ``<folder>/<sha256 of its bytes>/<file name>``, so two
-    requests sending the same photo under the same name (a double submit, a second tab,
-    a load test) share one path: deleting it after the first read would break the
-    second. The bytes of recently taken uploads are therefore kept in memory for
-    ``keep_seconds``; the path names the content, so serving them again is safe.
+    Gradio stores an upload at ``<folder>/<sha256 of its bytes>/<file name>``; the app salts
+    that hash per file (``security.unique_upload_folders``), so two uploads of the same photo
+    no longer share a path. The bytes of recently taken uploads are still kept in memory for
+    ``keep_seconds`` in case a path is read twice (an app without that salt, the tests).
     """
 
     def __init__(self, keep_seconds: float = 120.0, keep_bytes: int = 256 * 1024 * 1024):
@@ -199,7 +198,7 @@ class UploadTickets:
     any client. The app instead accepts a path only while it holds a ticket, so a client
     can use what it uploaded itself (it alone was told the path, whose folder is a salted
     hash of the bytes) and nothing else: no folder, no made-up path, no upload twice.
-    Identical uploads share one path and get one ticket each.
+    Should identical uploads share one path, they get one ticket each.
     """
 
     def __init__(self):
