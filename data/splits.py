@@ -16,7 +16,7 @@ import random
 
 import numpy as np
 
-from skinfindings.data.manifest import Record
+from skinfindings.data.manifest import ManifestError, Record
 from skinfindings.findings import FINDINGS
 
 SPLITS = ("train", "val", "test")
@@ -104,7 +104,7 @@ def grouped_folds(records: list[Record], k: int, seed: int = 0, stratify: bool =
         raise ValueError(f"k-fold cross-validation needs k >= 2, got {k}")
     n_units = len(_units(records))
     if n_units < k:
-        raise ValueError(f"{k} folds need at least {k} groups; the records form {n_units}")
+        raise ManifestError(f"{k} folds need at least {k} groups; the records form {n_units}")  # a ValueError too
     return _assign_units(records, (1.0,) * k, seed, stratify)
 
 

@@ -156,3 +156,9 @@ def test_a_roboflow_table_with_a_huge_field_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and "_classes.csv:2: not a readable CSV row" in err
     shutil.rmtree(tmp_path / "export")
+
+
+def test_crossval_on_too_few_patients_for_its_folds_is_a_clear_error(folder, tmp_path, capsys):
+    manifest = rewrite(folder, lambda lines: lines[:3])  # two photos, two groups: not enough for 5 folds
+    assert run_cli(["crossval", "--real", manifest, "--out", str(tmp_path / "cv"), "--epochs", "1"]) == 2
+    assert "5 folds need at least 5 groups; the records form 2" in capsys.readouterr().err
