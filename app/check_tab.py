@@ -251,6 +251,16 @@ def validators(max_file_bytes: int, tickets: privacy.UploadTickets) -> dict:
     return {"check_photo": check, "update_guidance": lambda raw: [raw[0], *form(*raw[1:4])]}
 
 
+def whole_number_api(component: gr.Textbox) -> gr.Textbox:
+    """Declare the days field to API callers as what it accepts: a whole number (example 3), not free text.
+
+    Set on this one instance (a subclass would make gradio write a .pyi file next to this module)."""
+    schema = {"type": "integer", "description": DAY_HELP}
+    component.api_info = component.api_info_as_input = lambda: schema
+    component.example_payload = component.example_value = lambda: 3
+    return component
+
+
 def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
     """The tab's controls and events, inside the caller's ``gr.Tabs``; ``notice`` is the shared provider notice."""
     meta = predictor.meta
@@ -273,17 +283,16 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
                     label="Treatment you had",
                     elem_id="sf-procedure",
                 )
-                # value=None with a placeholder: the field starts empty (not 0, a claim the patient did not make).
-                days = gr.Number(
-                    value=None,
+                # A text field in the page: gradio 6.31's gr.Number shows (and sends) 0 even with value=None,
+                # and "day 0" is a claim the patient did not make. Empty means "not given". For API callers it is
+                # declared a whole number (see whole_number_api), and the validator holds it to 0..MAX_DAY.
+                days = whole_number_api(gr.Textbox(
                     label="Days since the treatment (0 = the same day)",
                     info=DAY_HELP,
                     placeholder="for example 3",
-                    precision=0,
-                    minimum=0,
-                    maximum=MAX_DAY,
+                    max_lines=1,
                     elem_id="sf-days",
-                )
+                ))
                 flags = gr.CheckboxGroup(
                     [(text, key) for key, text in RED_FLAGS.items()],
                     label="Do you have any of these? Tick all that apply.",

@@ -110,6 +110,9 @@ def _model_note(predictor) -> str:
 def _summary(rows: Sequence[SortRow], red_flags: dict[str, set[str]], args) -> None:
     counts = ", ".join(f"{sum(r.tier.key == key for r in rows)} {key}" for key in TIER_BY_KEY)
     print(f"{len(rows)} photos sorted ({counts}) -> {args.out}" + (f", {args.html}" if args.html else ""))
+    reused = sum(r.reused for r in rows)  # issue 22: a rerun says what it took from the earlier run
+    if reused:
+        print(f"{reused} of {len(rows)} rows reused from the earlier run in {args.out} (--restart sorts all again)")
     moved = sorted({r.patient for r in rows if r.trend_flags})
     if moved:
         print(f"{len(moved)} patient(s) moved up to review by a rising or late finding: {', '.join(moved)}")

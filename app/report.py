@@ -123,10 +123,8 @@ def _cell(photo: TrackedPhoto, finding: str) -> str:
     return f'<td class="{"present" if level != NOT_SEEN else ""}">{html.escape(word)} {photo.probabilities[finding]:.0%}</td>'
 
 
-def _photo_row(photo: TrackedPhoto, large: bool) -> str:
-    picture = photo.view if large and photo.view else photo.thumbnail
-    width = "" if large and photo.view else ' width="96"'
-    thumb = (f'<img class="photo" src="{picture}" alt="photo of day {photo.day}"{width}>' if picture
+def _photo_row(photo: TrackedPhoto) -> str:
+    thumb = (f'<img src="{photo.thumbnail}" alt="photo of day {photo.day}" width="96">' if photo.thumbnail
              else '<span class="why">no preview</span>')
     if not photo.assessed:
         cells = f'<td colspan="{len(FINDINGS)}"><b>Not assessed.</b> <span class="why">{html.escape(photo.note)}</span></td>'
@@ -135,15 +133,25 @@ def _photo_row(photo: TrackedPhoto, large: bool) -> str:
     return f"<tr><td>{photo.day}</td><td>{thumb}</td><td>{html.escape(photo.name)}</td>{cells}</tr>"
 
 
-def photos_table(photos: list[TrackedPhoto], large: bool = False) -> str:
-    """Each photo's day, picture and level + estimate per finding; ``large``: the report's 512 px views."""
+def photos_table(photos: list[TrackedPhoto]) -> str:
+    """Each photo's day, thumbnail and level + estimate per finding."""
     head = "".join(f'<th scope="col">{html.escape(guidance.guidance().names[f])}</th>' for f in FINDINGS)
-    body = "".join(_photo_row(p, large) for p in sorted(photos, key=lambda p: p.day))
+    body = "".join(_photo_row(p) for p in sorted(photos, key=lambda p: p.day))
     return (
         '<div class="scroll"><table class="sf-photos"><caption>Each photo: the model\'s level and estimate per '
         'finding (bold: possible or likely)</caption><thead><tr><th scope="col">Day</th><th scope="col">Photo</th>'
         f'<th scope="col">Name</th>{head}</tr></thead><tbody>{body}</tbody></table></div>'
     )
+
+
+def gallery(photos: list[TrackedPhoto]) -> str:
+    """The photos at REPORT_SIDE px, one after another, so the provider sees the skin itself."""
+    figures = "".join(
+        f'<figure><img class="photo" src="{p.view}" alt="{html.escape(p.name)}, day {p.day}">'
+        f"<figcaption>{html.escape(p.name)}, day {p.day}</figcaption></figure>"
+        for p in sorted(photos, key=lambda p: p.day) if p.view
+    )
+    return f"<h2>The photos</h2>{figures}" if figures else ""
 
 
 def _red_flag_list(red_flags: set[str]) -> str:
@@ -212,9 +220,10 @@ def build_report(photos: list[TrackedPhoto], procedure: str | None, red_flags: s
 <h2>Warning signs the patient reported</h2>{_red_flag_list(red_flags)}
 <h2>Trends</h2><div class="scroll">{verdicts_table(series)}</div>
 <img class="plot" src="{plot}" alt="Timeline plot of each finding by day; the same information is in the trend table above.">
-<h2>Photos</h2>{photos_table(photos, large=True)}
+<h2>Photos</h2>{photos_table(photos)}
 <p class="why">Levels and probabilities are the model's own estimates. A photo that could not be assessed is a gap
 in the timeline, not a photo without findings.</p>
+{gallery(photos)}
 {model_section(meta)}
 </body></html>
 """

@@ -159,7 +159,7 @@ def test_photo_gives_findings_guidance_heatmaps_and_the_provider_notice(page, fi
     notice = page.locator("#sf-provider-notice")
     assert "See your provider" in notice.inner_text() and "Model:" in notice.inner_text()
     choose_procedure(page, "Microneedling")
-    page.locator("#sf-days input").first.fill("10")
+    page.locator("#sf-days input, #sf-days textarea").first.fill("10")
     check_photo(page, files["photo"])
     results = page.locator("#sf-results")
     results.locator(".sf-next-step").wait_for()
@@ -257,6 +257,7 @@ def fits_the_width(page) -> bool:
 
 
 def test_on_a_phone_the_notice_is_short_the_upload_and_tabs_are_on_the_first_screen(phone):
+    assert phone.locator("#sf-days input, #sf-days textarea").first.input_value() == ""  # no day is claimed before the patient gives one
     notice = phone.locator("#sf-provider-notice").bounding_box()
     assert notice["height"] <= PHONE["height"] / 3, notice
     upload = phone.locator("#sf-photo").bounding_box()

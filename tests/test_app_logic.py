@@ -435,4 +435,4 @@ def test_importing_builds_nothing_and_demo_is_built_once():
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert names == {"check_photo", "presort", "track_recovery"}  # each a named endpoint (docs/app.md: gradio_client)
     day = demo.get_api_info()["named_endpoints"]["/check_photo"]["parameters"][2]
-    assert day["type"]["type"] == "integer" and day["example_input"] == 0  # a number, not free text ("Hello!!")
+    assert day["type"]["type"] == "integer" and day["example_input"] == 3  # a number, not free text ("Hello!!")

@@ -20,6 +20,7 @@ from skinfindings.app import presort_cli, presort_inputs
 from skinfindings.app.priority import TIER_BY_KEY
 from skinfindings.app.trends import window_for
 from skinfindings.data.nonskin import bad_photo_file, out_of_scope_file
+from skinfindings.data.synth import SynthConfig, render_sample
 from skinfindings.findings import FINDINGS
 from skinfindings.model.checkpoint import CheckpointMeta, save_checkpoint
 from skinfindings.model.predictor import Predictor
@@ -30,6 +31,12 @@ def jpeg(image: Image.Image, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90, **options)
     return buffer.getvalue()
+
+
+def skin_photo(seed: int) -> bytes:
+    """A render of plain treated-looking skin (the project's renderer) as a phone JPEG: the quality gate assesses
+    it, which it does not promise for flat generated noise."""
+    return jpeg(Image.fromarray(render_sample(seed, SynthConfig(size=320, findings=())).image))
 
 
 def photo_with_gps() -> bytes:
@@ -45,7 +52,7 @@ def inbox(tmp_path):
     folder = tmp_path / "inbox"
     (folder / "week2").mkdir(parents=True)
     for i in range(3):
-        (folder / f"patient{i}.jpg").write_bytes(jpeg(skin_like(320, seed=i)))
+        (folder / f"patient{i}.jpg").write_bytes(skin_photo(i))
     (folder / "week2" / "gps.jpg").write_bytes(photo_with_gps())
     (folder / "dark.jpg").write_bytes(bad_photo_file(np.asarray(skin_like(320, seed=3)), "dark", seed=0))
     (folder / "screen.png").write_bytes(out_of_scope_file("screenshot", seed=0))
@@ -156,6 +163,7 @@ def test_a_rerun_skips_photos_already_in_the_csv(inbox, tmp_path, untrained_chec
         if row.name in old and old[row.name].assessed:
             assert row.probabilities == pytest.approx(old[row.name].probabilities, abs=1e-4)
             assert row.tier == old[row.name].tier and row.thumbnail is not None
+            assert row.levels == old[row.name].levels and row.reused  # levels again from the same cut-offs
 
 
 def test_an_interrupted_run_resumes_from_its_journal(inbox, tmp_path, untrained_checkpoint):
@@ -225,7 +233,7 @@ def clinic(tmp_path):
     for patient, days in (("ana", (1, 2)), ("ben", (1, 9))):
         (folder / patient).mkdir(parents=True)
         for i, day in enumerate(days):
-            (folder / patient / f"p{i}.jpg").write_bytes(jpeg(skin_like(320, seed=20 + 3 * day + len(patient) + i)))
+            (folder / patient / f"p{i}.jpg").write_bytes(skin_photo(20 + 3 * day + len(patient) + i))
     return folder
 
 
@@ -314,3 +322,62 @@ def test_patient_folders_given_as_the_current_folder(clinic, monkeypatch):
     assert names == {"ana/p0.jpg", "ana/p1.jpg", "ben/p0.jpg", "ben/p1.jpg"}
     assert table.lookup("ana/p0.jpg") == PatientEntry("ana", None, "halo_laser")  # in the folder, no day given
     assert table.lookup("ben/p1.jpg").day == 9 and table.lookup("ben/p0.jpg").day is None
+
+
+# ------------------------------------------------------------------ issue 22: a worklist a nurse can trust
+
+
+@pytest.fixture(scope="module")
+def levels_checkpoint(tmp_path_factory):
+    """Every photo: redness likely, crusting and pustules only *possible* (between their two cut-offs), the rest not
+    seen. Its rule-in points differ from its thresholds, unlike today's shipped model."""
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v3_small", len(FINDINGS))
+    with torch.no_grad():
+        model.classifier[-1].weight.zero_()
+        model.classifier[-1].bias.copy_(torch.tensor([4.0, 0.0, -6.0, -1.0, -6.0]))  # p = .98 .50 .00 .27 .00
+    meta = CheckpointMeta(arch="mobilenet_v3_small", input_size=128, thresholds=[0.5, 0.3, 0.5, 0.2, 0.5],
+                          rule_in=[0.9, 0.6, 0.9, 0.5, 0.9])
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "levels", model.eval(), meta)
+
+
+def test_the_worklist_order_reasons_and_headers(clinic, tmp_path, levels_checkpoint, capsys):
+    """Red flags first; possible pustules/crusting and unreadable photos in "check", never "review first"; each row
+    says why in clinician words; a patient's photos together; the photo list before the patients' timelines."""
+    (clinic / "broken.jpg").write_bytes(b"not a photo")
+    flags = tmp_path / "flags.csv"
+    flags.write_text("name,red_flags\np1.jpg,fever\n")  # both patients' p1.jpg: a file name flags every match
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("file,patient,day\nclinic/ana/p0.jpg,ana,1\nclinic/ana/p1.jpg,ana,2\nclinic/ben/p0.jpg,ben,1\n")
+    out, page = tmp_path / "new" / "folder" / "r.csv", tmp_path / "w.html"
+    code = presort_cli.main([str(clinic), "--out", str(out), "--html", str(page), "--red-flags", str(flags),
+                             "--patients", str(mapping), "--treatment", "microneedling",
+                             "--checkpoint", str(levels_checkpoint), "--no-progress"])
+    assert code == 0 and out.is_file()  # --out into a folder that did not exist
+    rows = read_rows(out)
+    by = {r["name"]: r for r in rows}
+    assert by["clinic/ben/p0.jpg"]["tier"] == "check"  # possible pustules/crusting alone: never "review first"
+    # ana's pustules, possible on day 1 and day 2, are a course (trends): that one is reviewed, and says so.
+    assert by["clinic/ana/p0.jpg"]["tier"] == "review"
+    assert "pustules later than expected, day 1 after microneedling" in by["clinic/ana/p0.jpg"]["reasons"]
+    assert by["clinic/ana/p1.jpg"]["tier"] == "urgent" and by["clinic/ben/p1.jpg"]["tier"] == "urgent"
+    assert by["clinic/ana/p1.jpg"]["reasons"].startswith("red flag: fever")
+    assert "possible pustules 0.27 (watch)" in by["clinic/ben/p0.jpg"]["reasons"]
+    assert "possible crusting 0.50 (watch)" not in by["clinic/ben/p0.jpg"]["reasons"]  # day 1: expected healing
+    # Day 1 after microneedling: crusting is expected healing, so only the pustules are to watch.
+    assert "crusting 0.50, expected day 1 after microneedling" in by["clinic/ana/p0.jpg"]["reasons"]
+    assert "likely erythema 0.98" in by["clinic/ana/p0.jpg"]["reasons"]
+    assert by["clinic/broken.jpg"]["tier"] == "check" and "could not be assessed" in by["clinic/broken.jpg"]["reasons"]
+    assert by["clinic/ana/p0.jpg"]["levels"].startswith("erythema=likely;crusting=possible")
+    # A patient's photos sit together, by day.
+    names = [r["name"] for r in rows]
+    assert names.index("clinic/ana/p1.jpg") == names.index("clinic/ana/p0.jpg") + 1
+    html_page = page.read_text()
+    assert html_page.index('id="tier-urgent"') < html_page.index('id="tier-check"') < html_page.index("<h2>Patients")
+    assert "Possible possible" not in html_page and "Check: possible pustules or crusting" in html_page
+    assert html_page.count("<figcaption>clinic/") == 4 and "clinic/broken.jpg" in html_page  # thumbnail + file name
+    assert "This photo alone: Review first" in html_page  # ana p0 listed with ana under urgent, with its own tier
+    # A rerun says how many rows it reused.
+    capsys.readouterr()
+    presort_cli.main([str(clinic), "--out", str(out), "--checkpoint", str(levels_checkpoint), "--no-progress"])
+    assert "4 of 5 rows reused from the earlier run" in capsys.readouterr().out  # the broken file is tried again

@@ -83,7 +83,8 @@ def test_the_report_is_self_contained_complete_and_metadata_free(photos, predict
     parser = _Collect()
     parser.feed(page)
     assert not {"link", "script", "iframe", "object"} & set(parser.tags)
-    assert parser.tags.count("img") == 1 + 3  # the plot and a thumbnail per photo (the dark one was read, then refused)
+    # The plot, a thumbnail per photo (the dark one was read, then refused) and each photo at 512 px below.
+    assert parser.tags.count("img") == 1 + 3 + 3
     assert all(source.startswith("data:image/") for source in parser.sources)
     for needle in ("Not a diagnosis", "untrained placeholder", "Microneedling", "days 0, 3, 7",
                    "Fever, chills or feeling generally unwell: <b>yes</b>", "Contact your provider now",
