@@ -226,11 +226,6 @@ def hard_edge_map(luma: np.ndarray, step: float = 80.0) -> np.ndarray:
     return np.maximum(across, down) > step
 
 
-def hard_edges(luma: np.ndarray, step: float = 80.0) -> float:
-    """Share of neighbour steps over ``step`` luma levels: black-on-white text and graphics."""
-    return float(hard_edge_map(luma, step).mean())
-
-
 def judged_region(skin: np.ndarray) -> np.ndarray:
     """Where colour and text are judged: a large skin region (a face, without the backdrop, hair and clothes
     around it), else the whole frame."""
