@@ -12,6 +12,14 @@ from skinfindings.model.registry import build_model
 from skinfindings.findings import FINDINGS
 
 
+def rendered_skin(seed: int, size: int = 320) -> Image.Image:
+    """A render of plain skin (the project's renderer): the quality gate assesses it as a phone JPEG, which it does
+    not promise for flat generated noise (heavily flattened colour reads as "compressed")."""
+    from skinfindings.data.synth import SynthConfig, render_sample
+
+    return Image.fromarray(render_sample(seed, SynthConfig(size=size, findings=())).image)
+
+
 def skin_like(size: int = 320, seed: int = 0) -> Image.Image:
     """A plain skin-toned photo with mild texture, enough for the loader and the gate."""
     rng = np.random.default_rng(seed)

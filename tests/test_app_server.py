@@ -32,7 +32,7 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import QueueError, Status
 from PIL import Image
 
-from conftest import skin_like
+from conftest import rendered_skin, skin_like
 from test_photo_loading import png_header_only
 from skinfindings.app import inputs, privacy, security, ui
 from skinfindings.app.priority import RED_FLAGS
@@ -130,7 +130,7 @@ def photos(tmp_path_factory):
     paths = []
     for seed in range(4):
         path = folder / f"skin-{seed}.jpg"
-        skin_like(256, seed=seed).save(path, quality=90)
+        rendered_skin(seed, 256).save(path, quality=90)
         paths.append(path)
     return paths
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import skin_like
+from conftest import rendered_skin, skin_like
 from skinfindings.app import presort as ps
 from skinfindings.app import presort_cli, presort_inputs
 from skinfindings.app.priority import TIER_BY_KEY
@@ -36,7 +36,7 @@ def jpeg(image: Image.Image, **options) -> bytes:
 def skin_photo(seed: int) -> bytes:
     """A render of plain treated-looking skin (the project's renderer) as a phone JPEG: the quality gate assesses
     it, which it does not promise for flat generated noise."""
-    return jpeg(Image.fromarray(render_sample(seed, SynthConfig(size=320, findings=())).image))
+    return jpeg(rendered_skin(seed))
 
 
 def photo_with_gps() -> bytes:

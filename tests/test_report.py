@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import skin_like
+from conftest import rendered_skin, skin_like
 from skinfindings.app import report
 from skinfindings.data.photo import capture_date, load_photo
 from skinfindings.findings import FINDINGS
@@ -31,7 +31,7 @@ def phone_jpeg(seed: int, taken: str | None = TAKEN, image: Image.Image | None =
     if taken:
         exif.get_ifd(0x8769)[0x9003] = taken
     buffer = io.BytesIO()
-    (image or skin_like(320, seed=seed)).save(buffer, format="JPEG", quality=90, exif=exif)
+    (image or rendered_skin(seed)).save(buffer, format="JPEG", quality=90, exif=exif)
     return buffer.getvalue()
 
 
