@@ -6,6 +6,8 @@ the named /track_recovery endpoint and the pre-sort's treatment (issue 22, point
 
 from __future__ import annotations
 
+import time
+
 import huggingface_hub
 import pytest
 from gradio_client import Client, handle_file
@@ -22,7 +24,9 @@ def client(untrained_checkpoint):
     with pytest.MonkeyPatch.context() as monkeypatch:
         # gradio_client loads huggingface_hub, which would go online unless told not to (docs/app.md).
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        settings = privacy.AppSettings(port=free_port())
+        # A refused call's upload is never checked, so it waits for the sweep (docs/app.md): a short one here, so the
+        # refusal test below can see it go and no later test finds it.
+        settings = privacy.AppSettings(port=free_port(), cache_seconds=2)
         app = ui.build_app(Predictor(untrained_checkpoint), settings)
         app.launch(prevent_thread_lock=True, quiet=True, **ui.launch_kwargs(settings))
         try:
@@ -59,6 +63,10 @@ def test_check_photo_with_an_integer_day(client, photos):
 def test_day_400_is_refused_with_the_same_range_as_the_recovery_tab(client, photos):
     with pytest.raises(Exception, match="from 0 .* to 365"):
         client.predict(handle_file(str(photos[0])), "microneedling", 400, [], api_name="/check_photo")
+    deadline = time.monotonic() + 30
+    while privacy.leftover_files() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not privacy.leftover_files()  # the refused call's upload was swept, not kept
 
 
 def test_track_recovery_is_a_named_endpoint(client, photos):
