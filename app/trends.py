@@ -3,7 +3,8 @@
     from skinfindings.app.trends import analyse_series
     series = analyse_series([(1, prediction_day1), (4, prediction_day4)], procedure="microneedling")
     series.trends["erythema"].verdict.text     # "Possible redness ... and it is fading in the later photos."
-    series.escalating                           # findings rising or present after their window
+    series.escalating                           # findings rising or present after their window (likely)
+    series.watching                             # the same courses, but never more than possible: named to watch
     series_decision(series, red_flags={"fever"})  # priority.decide for the latest photo and the trends
     series_urgency(series, red_flags={"fever"})   # the provider notice for the whole series
 
@@ -15,6 +16,12 @@ cannot disagree. The window in which a treatment makes a finding expected is rea
 A photo that could not be assessed is a gap in the series (``Point.probability`` is
 None), never "no finding". No verdict is reassuring: the mildest ones still name the
 finding, and "not recognised" says it rules nothing out.
+
+Levels decide what a course means, as they do for one photo (``priority.decide``): a late
+or rising course escalates only if the finding is *likely* in at least one photo after its
+window and still at least *possible* in the latest one. A course that is never more than
+*possible* after its window is named to watch (``watch``), and one no longer seen in the
+latest photo is not late (``no_longer_seen``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Protocol, Sequence
 
 from skinfindings.app import guidance
 from skinfindings.app.priority import Decision, Tier, decide
-from skinfindings.findings import FINDINGS
+from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN
 
 
 class Assessment(Protocol):
@@ -62,7 +69,8 @@ class DayError(ValueError):
 class Point:
     day: int
     probability: float | None  # None: no photo of that day could be assessed (a gap, never "no finding")
-    present: bool
+    present: bool  # at or above the rule-out point: at least *possible*
+    level: str = NOT_SEEN  # LIKELY / POSSIBLE / NOT_SEEN, the most certain of the day's assessed photos
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,10 @@ class Series:
         return [f for f, trend in self.trends.items() if trend.verdict.escalates]
 
     @property
+    def watching(self) -> list[str]:
+        return [f for f, trend in self.trends.items() if trend.verdict.kind == "watch"]
+
+    @property
     def gaps(self) -> list[int]:
         return sorted({p.day for trend in self.trends.values() for p in trend.points if p.probability is None})
 
@@ -117,6 +129,8 @@ class Series:
 VERDICT_LABELS = {
     "rising": "New or rising after the expected time",
     "late": "Present later than expected",
+    "watch": "Possible, later than expected: watch it",
+    "no_longer_seen": "Seen later than expected, not in the latest photo",
     "fading_late": "Fading, a little later than usual",
     "after_window": "Seen after the expected time, in one photo",
     "fading": "Expected at this stage, and fading",
@@ -184,7 +198,8 @@ def _points(observations: Sequence[tuple[int, Assessment]], finding: str) -> tup
             points.append(Point(day, None, False))
             continue
         probability = max(photo.probabilities[finding] for photo in assessed)
-        points.append(Point(day, probability, any(finding in photo.present for photo in assessed)))
+        level = _most_certain_levels(assessed).get(finding, NOT_SEEN)
+        points.append(Point(day, probability, any(finding in photo.present for photo in assessed), level))
     return tuple(points)
 
 
@@ -217,12 +232,18 @@ def analyse_series(
     )
 
 
+def _levels_of(photo: Assessment) -> dict[str, str]:
+    """The photo's levels; a photo that carries none (an older caller) is read as the old checkpoints meant it:
+    every finding present is likely (their rule-in point was their rule-out point)."""
+    return photo.levels or {f: LIKELY if f in photo.present else NOT_SEEN for f in photo.probabilities}
+
+
 def _most_certain_levels(photos: Sequence[Assessment]) -> dict[str, str]:
     """Per finding, the most certain level among photos of one day (two photos of a day count as one)."""
     order = {"likely": 0, "possible": 1, "not_seen": 2}
     levels: dict[str, str] = {}
     for photo in photos:
-        for finding, level in photo.levels.items():
+        for finding, level in _levels_of(photo).items():
             if finding not in levels or order[level] < order[levels[finding]]:
                 levels[finding] = level
     return levels
@@ -242,10 +263,17 @@ def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, pro
         return _make("after_window", finding, window, procedure, last.day)
     if present_after:
         if _rising(assessed, window, rules):
-            return _make("rising", finding, window, procedure, last.day)
-        if _fading_a_little_late(assessed, window, rules):
+            kind = "rising"
+        elif _fading_a_little_late(assessed, window, rules):
             return _make("fading_late", finding, window, procedure, last.day)
-        return _make("late", finding, window, procedure, present_after[-1].day)
+        elif not last.present:  # seen after the window, gone in the latest photo: not late any more
+            return _make("no_longer_seen", finding, window, procedure, last.day)
+        else:
+            kind = "late"
+        # The latest photo shows it (at least possible) here; a course never more than possible after the window
+        # is named to watch, not escalated: a weak signal does not raise the notice by itself (priority.decide).
+        return _make(kind if any(p.level == LIKELY for p in present_after) else "watch", finding, window,
+                     procedure, last.day)
     present = [p for p in assessed if p.present]
     if not present:
         return _make("not_seen", finding, window, procedure)
@@ -303,6 +331,12 @@ def _make(kind: str, finding: str, window: Window | None, procedure: str, day: i
                    "contact your provider soon."),
         "late": (f"Possible {name} is still seen on day {day}, later than it usually lasts ({when}): "
                  "contact your provider soon."),
+        "watch": (f"Possible {name} is seen on day {day}, outside the time it is expected ({when}), but the model is "
+                  "not sure of it in any photo since that time. Watch it: if it becomes clearer, larger, sore or "
+                  "warm, contact your provider within a day; otherwise add another photo in a few days."),
+        "no_longer_seen": (f"Possible {name} was seen after the time it is expected ({when}) and is not recognised "
+                           f"in the latest photo (day {day}). Add another photo in a few days, and contact your "
+                           "provider if it comes back."),
         "after_window": (f"Possible {name} on day {day}, outside the time it is expected ({when}). One photo "
                          "cannot show whether it is fading: add another in a few days, and contact your provider "
                          "if it is still there or growing."),
@@ -339,7 +373,8 @@ def series_tier(series: Series, red_flags: set[str] | frozenset[str] = frozenset
 def series_urgency(series: Series, red_flags: set[str] | frozenset[str] = frozenset()) -> guidance.Urgency:
     """The provider notice for a series. When the latest photo could not be assessed, it says so first."""
     message = guidance.urgency(series_decision(series, red_flags), set(red_flags))
-    lines = message.lines + tuple(series.trends[f].verdict.text for f in series.escalating)
+    named = series.escalating + series.watching  # a course to watch is named too, without raising the level
+    lines = message.lines + tuple(series.trends[f].verdict.text for f in named)
     if series.latest_assessed:
         return replace(message, lines=lines)
     latest = max(series.days)

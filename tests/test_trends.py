@@ -11,7 +11,7 @@ import pytest
 from skinfindings.app import trends
 from skinfindings.app.guidance import guidance
 from skinfindings.app.priority import decide
-from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN
+from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN, POSSIBLE
 
 THRESHOLD = 0.5
 
@@ -227,3 +227,60 @@ def test_when_the_latest_photo_could_not_be_assessed_the_notice_says_so_first_an
     calm = trends.analyse_series([(1, photo(erythema=0.8)), (5, GAP)], "microneedling")
     assert trends.series_urgency(calm).next_step.startswith("Your latest photo (day 5)")
     assert trends.series_urgency(calm).level.key == "check"
+
+
+# ------------------------------------------------------------------ levels: a possible-only course is watched, not raised
+
+POSSIBLE_FROM, LIKELY_FROM = 0.3, 0.6  # distinct rule-out and rule-in points, as a checkpoint with levels has
+
+
+def graded(**probabilities: float) -> Photo:
+    """A photo with levels from two cut-offs: possible from POSSIBLE_FROM, likely from LIKELY_FROM."""
+    full = {f: probabilities.get(f, 0.1) for f in FINDINGS}
+    levels = {f: LIKELY if p >= LIKELY_FROM else POSSIBLE if p >= POSSIBLE_FROM else NOT_SEEN for f, p in full.items()}
+    return Photo(full, [f for f in FINDINGS if levels[f] != NOT_SEEN], levels=levels)
+
+
+def test_two_possible_pustules_are_named_to_watch_and_never_told_soon():
+    """Pustules are never an expected step after microneedling, so both photos are after the window; neither is
+    more than possible, so the course is a watch, not a "late" that raises the notice."""
+    series = trends.analyse_series([(1, graded(pustules=0.4)), (4, graded(pustules=0.45))], "microneedling")
+    result = series.trends["pustules"].verdict
+    assert result.kind == "watch" and not result.escalates and "Watch it" in result.text
+    assert series.escalating == [] and series.watching == ["pustules"]
+    decision = trends.series_decision(series)
+    assert not decision.soon and decision.tier.key == "check" and decision.watch == ("pustules",)
+    message = trends.series_urgency(series)
+    assert message.level.key == "check" and "soon" not in message.next_step.lower()
+    assert result.text in message.lines  # named in the notice, with what to watch for
+
+
+def test_a_possible_redness_lasting_past_its_window_is_watched_and_routine():
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    series = trends.analyse_series([(1, graded(erythema=0.4)), (last_day + 6, graded(erythema=0.4))], "microneedling")
+    assert series.trends["erythema"].verdict.kind == "watch"
+    assert trends.series_urgency(series).level.key == "routine"
+
+
+def test_possible_then_likely_pustules_escalate_to_soon():
+    series = trends.analyse_series([(1, graded(pustules=0.4)), (4, graded(pustules=0.8))], "microneedling")
+    result = series.trends["pustules"].verdict
+    assert result.kind == "rising" and result.escalates
+    assert trends.series_urgency(series).level.key == "review"
+
+
+def test_likely_after_the_window_then_possible_in_the_latest_photo_is_still_late():
+    """Likely once after the window and still possible in the latest photo: the rule's two conditions hold."""
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    course = [(1, graded(erythema=0.9)), (last_day + 4, graded(erythema=0.7)), (last_day + 8, graded(erythema=0.5))]
+    assert verdict(course).kind == "late" and verdict(course).escalates
+
+
+def test_likely_after_the_window_then_not_seen_is_no_longer_seen_not_late():
+    last_day = trends.window_for("erythema", "microneedling").last_day
+    series = trends.analyse_series([(1, graded(erythema=0.9)), (last_day + 4, graded(erythema=0.8)),
+                                    (last_day + 8, graded(erythema=0.1))], "microneedling")
+    result = series.trends["erythema"].verdict
+    assert result.kind == "no_longer_seen" and not result.escalates and result.day == last_day + 8
+    assert "not recognised in the latest photo" in result.text
+    assert trends.series_urgency(series).level.key != "review"
