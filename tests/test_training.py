@@ -160,3 +160,22 @@ def test_ddp_with_two_cpu_processes_runs_a_few_steps(easy_manifest, tmp_path):
     assert "2 rank(s)" in done.stdout
     model, meta = load_checkpoint(tmp_path / "ddp" / "model.json")
     assert meta.trained and not any(k.startswith("module.") for k in model.state_dict())
+
+
+def test_training_photos_are_prepared_as_the_predictor_prepares_them(tmp_path):
+    # A portrait-like photo: skin in the middle of a large dark background. The Predictor crops to the skin before
+    # resizing; a training set that only resized would teach the model a view it never gets at run time.
+    from conftest import rendered_skin
+
+    from skinfindings.training.dataset import Item, PhotoDataset
+
+    canvas = Image.new("RGB", (900, 700), (25, 30, 45))
+    canvas.paste(rendered_skin(3, 320), (290, 190))
+    path = tmp_path / "portrait.jpg"
+    canvas.save(path, quality=95)
+    predictor = Predictor()
+    expected, _ = predictor.prepare(str(path))
+    item = Item(str(path), np.zeros(len(FINDINGS), np.float32), "test-generated", "g0", "")
+    image, _, _ = PhotoDataset([item], predictor.input_size, (0, 0, 0), (1, 1, 1))[0]
+    seen = np.round(image.numpy().transpose(1, 2, 0) * 255).astype(int)
+    assert np.abs(seen - expected.astype(int)).max() <= 1

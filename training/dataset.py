@@ -9,8 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from skinfindings.data.manifest import Manifest, Record
-from skinfindings.data.photo import load_photo
-from skinfindings.model.transforms import resize_photo, to_tensor
+from skinfindings.model.transforms import prepare_photo, to_tensor
 from skinfindings.training.augment import Augment
 
 
@@ -42,7 +41,8 @@ class PhotoDataset(Dataset):
 
     def __getitem__(self, index: int):
         item = self.items[index]
-        pixels = resize_photo(load_photo(item.path, draft_size=self.input_size), self.input_size)
+        # The Predictor's own preparation (draft decode, skin crop, resize): train on what the model will see.
+        pixels, _ = prepare_photo(item.path, self.input_size)
         if self.augment is not None:
             pixels = self.augment(pixels)
         known = ~np.isnan(item.labels)
