@@ -117,6 +117,36 @@ def test_calibration_slope_and_intercept_match_an_unpenalised_logistic_fit():
     assert abs(fitted["slope"][0] - 1) < 0.3 and abs(fitted["intercept"][0]) < 0.3
 
 
+def test_the_ece_a_calibrated_model_shows_shrinks_with_more_photos_and_covers_its_own_draws():
+    from skinfindings.training.calibration_check import ece_if_calibrated
+    from skinfindings.training.metrics import calibration_metrics
+
+    rng = np.random.default_rng(1)
+    few, many = ece_if_calibrated(rng.uniform(0, 1, 150)), ece_if_calibrated(rng.uniform(0, 1, 5000))
+    assert many["mean"] < few["mean"] / 3  # the bias of a plug-in ECE falls roughly as 1/sqrt(n)
+    assert 0.03 < few["mean"] < few["p95"] < 0.15
+    # A calibrated model's ECE on one fresh set of 150 photos lies under the 95th percentile most of the time.
+    p = rng.uniform(0, 1, 150)
+    floor = ece_if_calibrated(p, seed=7)
+    fresh = [calibration_metrics((rng.random(150) < p).astype(float), p, np.ones((1, 150)))["ece"][0] for _ in range(200)]
+    assert 0.9 <= np.mean(np.array(fresh) <= floor["p95"]) <= 0.99
+
+
+def test_a_high_ece_within_what_a_calibrated_model_shows_says_so():
+    rng = np.random.default_rng(3)
+    n = 60
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.random(n) < p).astype(float)
+    labels = np.tile(y[:, None], (1, F))
+    check = calibration_check(labels, np.tile(p[:, None], (1, F)), _weights(n, 50))
+    per_finding = {f: {"metrics": {"ece": {"value": 0.11}}} for f in FINDINGS}
+    for f in FINDINGS:
+        check[f]["ece_if_calibrated"] = {"mean": 0.09, "p95": 0.13}
+    assert "too few to tell" in calibration_warnings(per_finding, check)["erythema"]
+    per_finding = {f: {"metrics": {"ece": {"value": 0.2}}} for f in FINDINGS}
+    assert "too few to tell" not in calibration_warnings(per_finding, check)["erythema"]
+
+
 def test_separated_labels_give_no_slope_rather_than_a_wrong_one():
     p = np.linspace(0.05, 0.95, 20)
     labels = np.tile((p > 0.5)[:, None], (1, F)).astype(float)

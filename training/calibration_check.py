@@ -12,6 +12,10 @@ so they carry the same 95% intervals as every other number. A resample whose fit
 labels are perfectly separated there) is left out, as an undefined metric is.
 
 A finding is flagged poorly calibrated when its ECE is above 0.1 or its slope lies outside 0.8-1.25.
+
+ECE is biased upward on small sets: even a perfectly calibrated model shows some on 150 photos. ``ece_if_calibrated``
+measures how much, by drawing labels from the model's own probabilities (so it is calibrated by construction) and
+computing the same ECE, so a reader can tell a miscalibrated model from a small test set.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from scipy.special import expit, logit
 
 from skinfindings.findings import FINDINGS
 from skinfindings.training.bootstrap import summarise
-from skinfindings.training.metrics import not_measurable
+from skinfindings.training.metrics import calibration_metrics, not_measurable
 
 ECE_LIMIT = 0.1
 SLOPE_RANGE = (0.8, 1.25)
 EDGE = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit
 ITERATIONS = 50
 TOLERANCE = 1e-7
+CALIBRATED_DRAWS = 500
 
 
 def fit_logistic(design: np.ndarray, offset: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -61,22 +66,34 @@ def recalibration(y: np.ndarray, scores: np.ndarray, with_point: np.ndarray) -> 
     return {"slope": slope, "intercept": intercept}
 
 
+def ece_if_calibrated(scores: np.ndarray, draws: int = CALIBRATED_DRAWS, seed: int = 0) -> dict[str, float]:
+    """The ECE a perfectly calibrated model would show on these photos: labels drawn from ``scores`` themselves,
+    ``draws`` times; the mean and the 95th percentile."""
+    rng = np.random.default_rng(seed)
+    drawn = (rng.random((draws, len(scores))) < scores).astype(float)
+    ones = np.ones((1, len(scores)))
+    eces = np.array([calibration_metrics(y, scores, ones)["ece"][0] for y in drawn])
+    return {"mean": float(eces.mean()), "p95": float(np.quantile(eces, 0.95))}
+
+
 def calibration_check(labels: np.ndarray, probabilities: np.ndarray, with_point: np.ndarray) -> dict:
     """Per finding over assessed photos: slope and intercept with intervals (n/a without 5 positives and
-    5 negatives)."""
+    5 negatives), and the ECE a calibrated model would show on the same photos."""
     out = {}
     for i, finding in enumerate(FINDINGS):
         y = labels[:, i]
+        known = ~np.isnan(y)
+        floor = ece_if_calibrated(probabilities[known, i]) if known.sum() else None
         reason = not_measurable(y, "both")
         if reason is not None:
             out[finding] = {"slope": summarise(np.nan, np.array([]), reason),
-                            "intercept": summarise(np.nan, np.array([]), reason)}
+                            "intercept": summarise(np.nan, np.array([]), reason), "ece_if_calibrated": floor}
             continue
-        known = ~np.isnan(y)
         fitted = recalibration(y[known], probabilities[known, i], with_point[:, known])
         out[finding] = {name: summarise(values[0], values[1:],
                                         None if np.isfinite(values[0]) else "the fit does not converge (separated)")
                         for name, values in fitted.items()}
+        out[finding]["ece_if_calibrated"] = floor
     return out
 
 
@@ -92,6 +109,10 @@ def calibration_warnings(per_finding: dict, check: dict) -> dict[str, str]:
         if slope is not None and not SLOPE_RANGE[0] <= slope <= SLOPE_RANGE[1]:
             how = "too extreme" if slope < SLOPE_RANGE[0] else "too timid"
             problems.append(f"slope {slope:.2f} outside {SLOPE_RANGE[0]}-{SLOPE_RANGE[1]} (probabilities {how})")
+        floor = check[finding].get("ece_if_calibrated")
+        if ece is not None and ece > ECE_LIMIT and floor and ece <= floor["p95"]:
+            problems[0] += (f" (but a perfectly calibrated model shows up to {floor['p95']:.3f} on these photos: "
+                            "too few to tell)")
         if problems:
             intercept = check[finding]["intercept"]["value"]
             average = ("" if intercept is None else

@@ -129,16 +129,23 @@ def operating_points_section(result: dict) -> list[str]:
     return lines
 
 
+def _if_calibrated(floor: dict | None) -> str:
+    return "n/a" if not floor else f"{floor['mean']:.3f}; {floor['p95']:.3f}"
+
+
 def calibration_section(result: dict) -> list[str]:
     check, warnings = result["calibration_check"], result["calibration_warnings"]
-    rows = [[f, fmt(result["per_finding"][f]["metrics"]["ece"], 3), fmt(check[f]["slope"]),
-             fmt(check[f]["intercept"]), "poorly calibrated" if f in warnings else ""] for f in FINDINGS]
+    rows = [[f, fmt(result["per_finding"][f]["metrics"]["ece"], 3), _if_calibrated(check[f].get("ece_if_calibrated")),
+             fmt(check[f]["slope"]), fmt(check[f]["intercept"]), "poorly calibrated" if f in warnings else ""]
+            for f in FINDINGS]
     lines = ["## Calibration judged", "",
              "Logistic recalibration on the assessed photos: slope b in logit P(y) = a + b·logit(p) (1 is ideal; "
              "below 1 the probabilities are too extreme) and intercept a with the slope held at 1 (0 is ideal; below "
              "0 they are too high on average); 95% grouped-bootstrap intervals. Poorly calibrated: ECE above 0.1 or "
-             "slope outside 0.8–1.25. Bin counts: `reliability.png`.", "",
-             table(["finding", "ECE", "slope", "intercept", ""], rows), ""]
+             "slope outside 0.8–1.25. ECE is biased upward on few photos: the next column is the ECE a perfectly "
+             "calibrated model shows on these same photos (labels drawn from its own probabilities, 500 times: mean, "
+             "95th percentile). Bin counts: `reliability.png`.", "",
+             table(["finding", "ECE", "ECE if calibrated (mean; 95th pct.)", "slope", "intercept", ""], rows), ""]
     lines += [f"> **Warning:** {text}." for text in warnings.values()]
     return lines + ([""] if warnings else [])
 
