@@ -122,6 +122,11 @@ def test_decisions_equal_the_app_notice_and_the_presort_tier(photos, checkpoint,
     rates = metrics["decisions"]["scenarios"]["unknown:"]
     soon = [r for r in rows if r["scenario"] == "unknown:" and r["soon"] == "1"]
     assert rates["soon_all"]["hits"] == len(soon) and rates["soon_all"]["photos"] == N
+    # A calm photo (neither crusting nor pustules labelled) that still gets a line to watch is counted.
+    calm = {r.path for r in manifest.records if r.labels.get("crusting") == 0 and r.labels.get("pustules") == 0}
+    watched = [r for r in rows if r["scenario"] == "unknown:" and r["path"] in calm and (r["soon"] == "1" or r["watch"])]
+    assert rates["soon_or_watch_without"]["hits"] == len(watched)
+    assert rates["soon_or_watch_without"]["photos"] == len(calm)
 
 
 def test_overlap_warning_fires_on_the_checkpoints_training_photos(run, photos, checkpoint, tmp_path):

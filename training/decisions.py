@@ -7,7 +7,8 @@ those decisions against the labels, with grouped-bootstrap intervals:
 
 * "soon" (the notice says contact your provider soon, or now): its share among photos without labelled
   crusting or pustules (false alarms), its sensitivity among photos with them, and "soon or watch" (the notice
-  names a *possible* crust or pustule to watch for) among them;
+  names a *possible* crust or pustule to watch for) among them and among photos without them (how often a calm
+  photo still gets a line to watch);
 * the pre-sort's "review first" tier (or urgent): the same shares, and its precision;
 * the share of assessed photos shown any finding that their labels do not have.
 
@@ -142,6 +143,7 @@ def _scenario_rates(truth: np.ndarray, decisions: list[PhotoDecision], wrong: np
         "soon_without": share(soon, negative, with_point, ids, needs_neg),
         "soon_with": share(soon, positive, with_point, ids, needs_pos),
         "soon_or_watch_with": share(watched, positive, with_point, ids, needs_pos),
+        "soon_or_watch_without": share(watched, negative, with_point, ids, needs_neg),
         "review_without": share(review, negative, with_point, ids, needs_neg),
         "review_with": share(review, positive, with_point, ids, needs_pos),
         "review_precision": share(positive, known_review, with_point, ids, needs_both),
@@ -181,6 +183,7 @@ ROWS = (
     ("soon_without", "told \"contact your provider soon\", photos without labelled crusting/pustules"),
     ("soon_with", "told \"soon\", photos with labelled crusting/pustules (sensitivity)"),
     ("soon_or_watch_with", "told \"soon\" or a possible crust/pustule to watch, photos with them"),
+    ("soon_or_watch_without", "told \"soon\" or a possible crust/pustule to watch, photos without them"),
     ("review_without", "pre-sort \"review first\" (or urgent), photos without crusting/pustules"),
     ("review_with", "pre-sort \"review first\", photos with crusting/pustules (sensitivity)"),
     ("review_precision", "pre-sort \"review first\": share with labelled crusting/pustules (precision)"),
