@@ -5,7 +5,8 @@ The days are prefilled from the photo's capture date (EXIF DateTimeOriginal, rea
 the loader strips the metadata) and the treatment date the person enters; they stay
 editable, and the capture date itself is never kept or shown, only the day it gives.
 Trends and verdicts come from ``app/trends.py``, the plot from ``app/timeline_plot.py``,
-the download from ``app/report.py`` (built in memory, handed over as a ``data:`` link).
+the download from ``app/report.py`` (built in memory, handed over as a ``data:`` link). The
+patient may type a name or ID and a note for the report; both go only into that download.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ MAX_PHOTOS = 60  # two months of daily photos; more is a clinic's job (skinfindi
 DAY_COLUMNS = ["Photo", "Day since the treatment"]
 TOO_MANY = (f"At most {MAX_PHOTOS} photos can be followed at once (two months of daily photos). Please choose the "
             f"{MAX_PHOTOS} you want to follow and add them again; a clinic can sort more with skinfindings sort.")
+# The report's patient fields: a name or an ID fits in a line; a note is a few sentences, not a diary.
+MAX_PATIENT_CHARS = 100
+MAX_NOTE_CHARS = 1000
 EMPTY = '<div class="sf-timeline sf-empty"><p>Add photos, check their days and press <b>Show my recovery</b>.</p></div>'
 
 
@@ -157,11 +161,21 @@ def _advice_html(photo: report.TrackedPhoto, procedure: str) -> str:
     return f"<h3>Guidance for your latest photo (day {photo.day})</h3>{''.join(cards)}"
 
 
-def timeline_html(series: trends.Series, photos: list[report.TrackedPhoto], flags: set[str], meta) -> str:
+def _treated_on(treatment_date: str):
+    """The treatment date for the report, or None (not given, or not a date: ``track`` says so)."""
+    try:
+        return trends.parse_date(treatment_date) if (treatment_date or "").strip() else None
+    except trends.DayError:
+        return None
+
+
+def timeline_html(series: trends.Series, photos: list[report.TrackedPhoto], flags: set[str], meta,
+                  patient: str = "", note: str = "", treatment_date: str = "") -> str:
     plot = png_uri(timeline_png(series, report.thresholds_of(photos)))
     assessed = [p for p in sorted(photos, key=lambda p: p.day) if p.assessed]
     advice = _advice_html(assessed[-1], series.procedure) if assessed else ""
-    page = report.build_report(photos, series.procedure, flags, meta)
+    page = report.build_report(photos, series.procedure, flags, meta, patient=patient or "", note=note or "",
+                               treatment_date=_treated_on(treatment_date))
     link = report.download_link(page, report.REPORT_NAME, "Download the report for your provider (HTML)")
     gaps = (f"<p>Photos that could not be assessed (days {', '.join(map(str, series.gaps))}) are gaps in the "
             "timeline, marked ?, not photos without findings.</p>") if series.gaps else ""
@@ -175,8 +189,9 @@ def timeline_html(series: trends.Series, photos: list[report.TrackedPhoto], flag
     )
 
 
-def render(meta, photos, table, procedure, flags):
-    """(notice, results) for the photos kept in the session and the days, treatment and signs as they are now."""
+def render(meta, photos, table, procedure, flags, patient: str = "", note: str = "", treatment_date: str = ""):
+    """(notice, results) for the photos kept in the session and the days, treatment and signs as they are now;
+    the patient's name/ID, note and treatment date go into the report."""
     flags = clean_flags(flags)
     procedure = procedure or guidance.UNKNOWN_PROCEDURE
     if not photos:
@@ -187,13 +202,15 @@ def render(meta, photos, table, procedure, flags):
         message = f'<div class="sf-error" role="alert"><h3>Some days need a look</h3><ul>{items}</ul></div>'
         return notice_html(meta, None, flags), f'<div class="sf-timeline">{message}</div>'
     series = report.series_of(dated, procedure)
-    return urgency_html(meta, trends.series_urgency(series, flags)), timeline_html(series, dated, flags, meta)
+    return urgency_html(meta, trends.series_urgency(series, flags)), timeline_html(
+        series, dated, flags, meta, patient, note, treatment_date)
 
 
-def track(predictor, inbox: privacy.UploadInbox, uploads, table, treatment_date, procedure, flags, kept):
+def track(predictor, inbox: privacy.UploadInbox, uploads, table, treatment_date, procedure, flags, kept,
+          patient: str = "", note: str = ""):
     """Read new uploads (then gone from the server) or reuse the photos already read in this session."""
     photos = read_photos(predictor, inbox, uploads) if uploads else (kept or [])
-    notice, results = render(predictor.meta, photos, table, procedure, flags)
+    notice, results = render(predictor.meta, photos, table, procedure, flags, patient, note, treatment_date)
     if (treatment_date or "").strip():
         try:
             trends.parse_date(treatment_date, "the date of the treatment")
@@ -228,6 +245,13 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
                 flags = gr.CheckboxGroup([(text, key) for key, text in RED_FLAGS.items()],
                                          label="Do you have any of these now? Tick all that apply.",
                                          elem_id="sf-tl-flags")
+                with gr.Accordion("For the report to your provider (optional)", open=False):
+                    # Typed by the patient, only into the downloaded report: never kept, logged or sent.
+                    # value="": API callers may leave both out (gradio_client then sends the empty default).
+                    patient = gr.Textbox("", label="Your name or patient ID", max_lines=1,
+                                         max_length=MAX_PATIENT_CHARS, elem_id="sf-tl-patient")
+                    note = gr.Textbox("", label="A note for your provider", lines=3, max_length=MAX_NOTE_CHARS,
+                                      placeholder="for example: it itches more since yesterday", elem_id="sf-tl-note")
                 show = gr.Button("Show my recovery", variant="primary", elem_id="sf-tl-track")
             with gr.Column(scale=3):
                 results = gr.HTML(EMPTY, js_on_load=None, elem_id="sf-timeline")
@@ -245,16 +269,16 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
     )
     show.click(
         lambda *values: track(predictor, inbox, *values),
-        [files, days, treatment_date, procedure, flags, kept],
+        [files, days, treatment_date, procedure, flags, kept, patient, note],
         [kept, files, notice, results],
         api_name="track_recovery",
         preprocess=False,  # see inputs.upload_source
         concurrency_id="model",
     )
     gr.on(
-        [days.input, procedure.input, flags.input],
-        lambda photos, table, p, f: render(meta, photos, table, p, f),
-        [kept, days, procedure, flags],
+        [days.input, procedure.input, flags.input, patient.blur, patient.submit, note.blur],
+        lambda photos, table, p, f, name, text, date: render(meta, photos, table, p, f, name, text, date),
+        [kept, days, procedure, flags, patient, note, treatment_date],
         [notice, results],
         api_name="update_recovery",  # named so that its inputs are validated too (see validators)
         api_visibility="private",
@@ -264,6 +288,8 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
 
 # ---------------------------------------------------------------- validation (security.guard_events)
 
+
+MAX_DATE_CHARS = 40  # year-month-day, with room for what a date field may add
 
 BAD_TABLE = ("The days must be a table with two columns, Photo and Day since the treatment, one row per photo "
              "(for example [[\"Photo 1\", \"3\"]]).")
@@ -292,6 +318,20 @@ def _checked_form(table, treatment_date, procedure, flags) -> list:
             sorted(inputs.parse_flags(flags))]
 
 
+def _checked_texts(values: list, limits: tuple[int, ...]) -> list[str]:
+    """The patient's name/ID and note (and a treatment date) as sent: text within its limit, control characters
+    other than line breaks dropped. The report escapes them; here they are held to their size."""
+    checked = []
+    for value, limit in zip(values, limits):
+        if value is not None and not isinstance(value, str):
+            raise inputs.BadInput("The name, the note and the date of the treatment must be text.")
+        text = "".join(c for c in value or "" if c in "\n\t" or c.isprintable())
+        if len(text) > limit:
+            raise inputs.BadInput(f"Please shorten the text to {limit} characters (it has {len(text)}).")
+        checked.append(text)
+    return checked
+
+
 def _file_list(files) -> list:
     """The uploads as sent (paths only, no link), at most MAX_PHOTOS."""
     files = files or []
@@ -305,17 +345,19 @@ def _file_list(files) -> list:
 def validators(tickets: privacy.UploadTickets) -> dict:
     """The tab's events by name -> the check of their raw inputs, like the other tabs'."""
 
-    def track_raw(raw: list) -> list:  # files, days, treatment date, procedure, flags, kept photos
+    def track_raw(raw: list) -> list:  # files, days, treatment date, procedure, flags, kept photos, patient, note
         files = _file_list(raw[0])
         if len(files) > MAX_PHOTOS:  # refused whole, and the uploads deleted: none is silently left out
             privacy.discard_unused([upload_source(item) for item in files], tickets)
             raise inputs.BadInput(TOO_MANY)
         checked = _checked_form(*raw[1:5])  # first: a refused form keeps the uploads' tickets for the retry
-        return [inputs.check_file_list(files, tickets), *checked, raw[5]]
+        texts = _checked_texts(raw[6:], (MAX_PATIENT_CHARS, MAX_NOTE_CHARS))
+        return [inputs.check_file_list(files, tickets), *checked, raw[5], *texts]
 
-    def update_raw(raw: list) -> list:  # kept photos, days, procedure, flags
+    def update_raw(raw: list) -> list:  # kept photos, days, procedure, flags, patient, note, treatment date
         table, _, procedure, flags = _checked_form(raw[1], None, raw[2], raw[3])
-        return [raw[0], table, procedure, flags]
+        texts = _checked_texts(raw[4:], (MAX_PATIENT_CHARS, MAX_NOTE_CHARS, MAX_DATE_CHARS))
+        return [raw[0], table, procedure, flags, *texts]
 
     def prefill_raw(raw: list) -> list:  # files, treatment date: only read (see _own_upload), never taken here
         files = _file_list(raw[0])

@@ -556,7 +556,7 @@ def test_routes_that_write_state_or_reach_out_are_refused(server, photos):
     with httpx.Client(base_url=url, timeout=60) as http:
         session = "deep-link-session"
         kind, _ = queue_call(http, "track_recovery", [[file_data(upload(url, photos[0]))], [["Photo 1", "2"]], "",
-                                                      "microneedling", [], None], session)
+                                                      "microneedling", [], None, "", ""], session)
         assert kind == "complete"
         for path in (f"gradio_api/deep_link?session_hash={session}", "gradio_api/proxy=http://probe.example.com/",
                      "gradio_api/stream/x/y/1/playlist.m3u8", "monitoring"):
@@ -571,13 +571,13 @@ def test_another_clients_session_hash_gets_nothing_of_that_session(server, photo
     table = [["Photo 1", "3"]]
     with httpx.Client(base_url=url, timeout=120) as patient:
         kind, (_, _, _, results) = queue_call(
-            patient, "track_recovery", [[file_data(upload(url, photos[2]))], table, "", "microneedling", [], None],
+            patient, "track_recovery", [[file_data(upload(url, photos[2]))], table, "", "microneedling", [], None, "", ""],
             session)
         assert kind == "complete" and "sf-tl-plot" in results
-        kind, (_, again) = queue_call(patient, "update_recovery", [None, table, "microneedling", []], session)
+        kind, (_, again) = queue_call(patient, "update_recovery", [None, table, "microneedling", [], "", "", ""], session)
         assert kind == "complete" and "sf-tl-plot" in again  # the same browser keeps its own timeline
     with httpx.Client(base_url=url, timeout=60) as stranger:  # another browser that learned the session hash
-        assert queue_call(stranger, "update_recovery", [None, table, "microneedling", []], session) == ("refused", 403)
+        assert queue_call(stranger, "update_recovery", [None, table, "microneedling", [], "", "", ""], session) == ("refused", 403)
         assert stranger.get("gradio_api/queue/data", params={"session_hash": session}).status_code == 403
         assert stranger.get(f"gradio_api/heartbeat/{session}").status_code == 403
     cookieless = httpx.get(f"{url}gradio_api/queue/data", params={"session_hash": session})  # curl, a script
@@ -592,7 +592,7 @@ def test_a_link_in_any_events_file_data_is_refused_without_a_lookup(server):
         for link in links:
             kind, message = queue_call(http, "prefill_days", [[file_data(link)], ""], "links-session")
             assert kind == "error" and message == inputs.NO_LINKS, link
-            kind, message = queue_call(http, "update_recovery", [file_data(link), [], "", []], "links-session")
+            kind, message = queue_call(http, "update_recovery", [file_data(link), [], "", [], "", "", ""], "links-session")
             assert kind == "error" and message == inputs.NO_LINKS, link
     assert server.guard.attempts == attempts
 
@@ -633,7 +633,7 @@ def test_more_than_sixty_recovery_photos_are_refused_whole_and_deleted(server):
     paths = [httpx.post(f"{url}gradio_api/upload", files=[("files", (f"day{i}.png", tiny_png(i)))]).json()[0]
              for i in range(61)]
     with httpx.Client(base_url=url, timeout=120) as http:
-        kind, message = queue_call(http, "track_recovery", [[file_data(p) for p in paths], [], "", "", [], None],
+        kind, message = queue_call(http, "track_recovery", [[file_data(p) for p in paths], [], "", "", [], None, "", ""],
                                    "sixty-one")
     assert kind == "error" and "At most 60 photos" in message
     assert set(privacy.leftover_files()) == before and folder.exists()

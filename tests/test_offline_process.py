@@ -127,7 +127,7 @@ def probe_with_links(url: str) -> None:
             for route in ("gradio_api/file=", "gradio_api/file/", "gradio_api/proxy="):
                 assert http.get(f"{route}{link}").status_code == 404, (route, link)
             for api_name, data in (("prefill_days", [[file_data(link)], ""]),
-                                   ("track_recovery", [[file_data(link)], [], "", "", [], None]),
+                                   ("track_recovery", [[file_data(link)], [], "", "", [], None, "", ""]),
                                    ("check_photo", [file_data(link), None, None, []]),
                                    ("presort", [[file_data(link)], None])):
                 assert queue_call(http, api_name, data, "offline-probe")[0] == "error", (api_name, link)
