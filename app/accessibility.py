@@ -9,6 +9,10 @@ When results arrive (a check, a recovery view, a pre-sort), nothing tells a scre
 they land below the form, out of sight. The same script keeps one polite live region (``#sf-announce``) that
 says the results' first sentence (the next step) and scrolls the new results into view. It is inline and
 self-contained (the page stays offline), and runs again whenever gradio redraws a component.
+
+Gradio 6.31's Dataframe starts editing a cell on a double click only (no option changes that); on a phone a
+double tap also zooms the page. The script makes one click or tap on a cell in ``ONE_TAP_CELLS`` (the day
+column of the recovery tab's table) start editing it, by handing gradio's own handler the double click.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ RESULTS = {
     "#sf-timeline": ".sf-timeline h3, .sf-error",
     "#sf-presort": ".sf-presort > p, .sf-error",
 }
+# Cells that start editing on one tap: the recovery table's day column (the Photo column names the photo).
+ONE_TAP_CELLS = '#sf-tl-days .body-cell[data-col="1"]'
 _RESULTS_JS = ", ".join(f'["{area}", "{first}"]' for area, first in RESULTS.items())
 
 HEAD = f"""<script>
@@ -61,5 +67,11 @@ HEAD = f"""<script>
   new MutationObserver(fix).observe(document.documentElement, {{subtree: true, childList: true, attributes: true,
     attributeFilter: ["aria-label"], characterData: true}});
   document.addEventListener("DOMContentLoaded", fix);
+  document.addEventListener("click", (event) => {{
+    const target = event.target;
+    const cell = target instanceof Element ? target.closest('{ONE_TAP_CELLS}') : null;
+    if (!cell || target.closest("input, textarea, button")) return;  // already editing, or the cell's menu
+    cell.dispatchEvent(new MouseEvent("dblclick", {{bubbles: true, cancelable: true, view: window}}));
+  }});
 }})();
 </script>"""
