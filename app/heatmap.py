@@ -8,6 +8,13 @@ It reuses the Predictor's model and preprocessing (``predictor.tensor``), so the
 heatmap explains exactly the input the prediction came from. The map is the
 Grad-CAM of the finding's logit at the architecture's ``cam_layer``; dividing by
 the calibration temperature would only rescale it, and each map is normalised.
+
+Heat is drawn on skin only: the model's evidence that falls on hair, clothes or the background
+is not a finding on the skin, and a patient reads heat there as one. Each map is masked with
+the photo's skin region (``model/skin_colour.py: skin_region``, the rule the quality gate and
+the skin crop use) and normalised again within it. When the photo has too little skin region
+to trust (the crop's ``min_skin_share``: pale skin in cool light can fall outside the strict
+rule), the map is left whole rather than emptied.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from matplotlib import colormaps
 
 from skinfindings.findings import FINDINGS
 from skinfindings.model.registry import cam_layer
+from skinfindings.model.skin_colour import colour_planes, skin_region
+from skinfindings.model.skin_crop import SETTINGS as CROP_SETTINGS
 
 # Inferno runs black-red-yellow: no green, so a heatmap never reads as an "all good" colour.
 COLORMAP = "inferno"
@@ -58,7 +67,8 @@ def grad_cam_result(predictor, pixels: np.ndarray, findings: list[str] | tuple[s
         handle.remove()
     probabilities = predictor.calibrate(logits.detach().float().cpu())[0]
     size = pixels.shape[:2]
-    maps = {f: _cam(activations.detach(), g, size) for f, g in zip(findings, gradients)}
+    skin = skin_mask(pixels)
+    maps = {f: on_skin(_cam(activations.detach(), g, size), skin) for f, g in zip(findings, gradients)}
     return CamResult(maps, dict(zip(FINDINGS, map(float, probabilities))))
 
 
@@ -73,6 +83,21 @@ def _cam(activations: torch.Tensor, gradients: torch.Tensor, size: tuple[int, in
     top = float(cam.max())
     # An all-zero map (no positive evidence anywhere) stays zero instead of amplifying noise.
     return (cam / top).cpu().numpy().astype(np.float32) if top > 0 else np.zeros(size, np.float32)
+
+
+def skin_mask(pixels: np.ndarray) -> np.ndarray | None:
+    """The photo's skin region (HxW bool), or None when it is too small to mask with."""
+    skin = skin_region(colour_planes(pixels))
+    return skin if skin.mean() >= CROP_SETTINGS.min_skin_share else None
+
+
+def on_skin(heat: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
+    """The map with no heat outside the skin, normalised again within it (0..1); unchanged without a mask."""
+    if skin is None:
+        return heat
+    masked = np.where(skin, heat, 0.0).astype(np.float32)
+    top = float(masked.max())
+    return masked / top if top > 0 else masked
 
 
 def overlay(pixels: np.ndarray, heat: np.ndarray, strength: float = OVERLAY_STRENGTH) -> np.ndarray:
