@@ -357,9 +357,11 @@ def test_the_worklist_order_reasons_and_headers(clinic, tmp_path, levels_checkpo
     rows = read_rows(out)
     by = {r["name"]: r for r in rows}
     assert by["clinic/ben/p0.jpg"]["tier"] == "check"  # possible pustules/crusting alone: never "review first"
-    # ana's pustules, possible on day 1 and day 2, are a course (trends): that one is reviewed, and says so.
-    assert by["clinic/ana/p0.jpg"]["tier"] == "review"
-    assert "pustules later than expected, day 1 after microneedling" in by["clinic/ana/p0.jpg"]["reasons"]
+    # ana's pustules, possible on day 1 and day 2, are never more than possible: a course to watch (trends), not
+    # "review first" (issue 22 point 1: a possible escalating finding does not raise the level by itself).
+    assert by["clinic/ana/p0.jpg"]["tier"] == "check"
+    assert "possible pustules 0.27 (watch)" in by["clinic/ana/p0.jpg"]["reasons"]
+    assert "later than expected" not in by["clinic/ana/p0.jpg"]["reasons"]
     assert by["clinic/ana/p1.jpg"]["tier"] == "urgent" and by["clinic/ben/p1.jpg"]["tier"] == "urgent"
     assert by["clinic/ana/p1.jpg"]["reasons"].startswith("red flag: fever")
     assert "possible pustules 0.27 (watch)" in by["clinic/ben/p0.jpg"]["reasons"]
@@ -376,7 +378,8 @@ def test_the_worklist_order_reasons_and_headers(clinic, tmp_path, levels_checkpo
     assert html_page.index('id="tier-urgent"') < html_page.index('id="tier-check"') < html_page.index("<h2>Patients")
     assert "Possible possible" not in html_page and "Check: possible pustules or crusting" in html_page
     assert html_page.count("<figcaption>clinic/") == 4 and "clinic/broken.jpg" in html_page  # thumbnail + file name
-    assert "This photo alone: Review first" in html_page  # ana p0 listed with ana under urgent, with its own tier
+    assert "This photo alone: Check" in html_page  # ana p0 listed with ana under urgent, with its own tier
+    assert 'data-verdict="watch"' in html_page  # ana's pustules: a course to watch
     # A rerun says how many rows it reused.
     capsys.readouterr()
     presort_cli.main([str(clinic), "--out", str(out), "--checkpoint", str(levels_checkpoint), "--no-progress"])
