@@ -32,7 +32,7 @@ from typing import Protocol, Sequence
 
 from skinfindings.app import guidance
 from skinfindings.app.priority import Decision, Tier, decide
-from skinfindings.findings import FINDINGS, LIKELY, NOT_SEEN
+from skinfindings.findings import FINDING_INFO, FINDINGS, LIKELY, NOT_SEEN
 
 
 class Assessment(Protocol):
@@ -323,6 +323,15 @@ def window_words(window: Window | None, procedure: str) -> str:
     return f"after {name}, from day {window.first_day} {end}"
 
 
+def _watch_advice(finding: str) -> str:
+    # Crusts and pustules can be early signs of infection; darker patches, milia and fading redness are not urgent.
+    if FINDING_INFO[finding].escalates:
+        return ("Watch it: if it becomes clearer, larger, sore or warm, contact your provider within a day; otherwise "
+                "add another photo in a few days.")
+    return ("Watch it: add another photo in a few days and mention it at your next visit; contact your provider "
+            "sooner if it spreads, hurts or worries you.")
+
+
 def _make(kind: str, finding: str, window: Window | None, procedure: str, day: int | None = None) -> Verdict:
     name = guidance.finding_name(finding)
     when = window_words(window, procedure)
@@ -332,8 +341,7 @@ def _make(kind: str, finding: str, window: Window | None, procedure: str, day: i
         "late": (f"Possible {name} is still seen on day {day}, later than it usually lasts ({when}): "
                  "contact your provider soon."),
         "watch": (f"Possible {name} is seen on day {day}, outside the time it is expected ({when}), but the model is "
-                  "not sure of it in any photo since that time. Watch it: if it becomes clearer, larger, sore or "
-                  "warm, contact your provider within a day; otherwise add another photo in a few days."),
+                  "not sure of it in any photo since then. " + _watch_advice(finding)),
         "no_longer_seen": (f"Possible {name} was seen after the time it is expected ({when}) and is not recognised "
                            f"in the latest photo (day {day}). Add another photo in a few days, and contact your "
                            "provider if it comes back."),

@@ -247,6 +247,7 @@ def test_two_possible_pustules_are_named_to_watch_and_never_told_soon():
     series = trends.analyse_series([(1, graded(pustules=0.4)), (4, graded(pustules=0.45))], "microneedling")
     result = series.trends["pustules"].verdict
     assert result.kind == "watch" and not result.escalates and "Watch it" in result.text
+    assert "within a day" in result.text  # a pustule that grows or gets sore may be an infection starting
     assert series.escalating == [] and series.watching == ["pustules"]
     decision = trends.series_decision(series)
     assert not decision.soon and decision.tier.key == "check" and decision.watch == ("pustules",)
@@ -260,6 +261,9 @@ def test_a_possible_redness_lasting_past_its_window_is_watched_and_routine():
     series = trends.analyse_series([(1, graded(erythema=0.4)), (last_day + 6, graded(erythema=0.4))], "microneedling")
     assert series.trends["erythema"].verdict.kind == "watch"
     assert trends.series_urgency(series).level.key == "routine"
+    # Routine words: lingering redness is no reason to call within a day (pustules are: the test above).
+    text = series.trends["erythema"].verdict.text
+    assert "within a day" not in text and "next visit" in text
 
 
 def test_possible_then_likely_pustules_escalate_to_soon():
