@@ -104,7 +104,8 @@ def presort(
 def decide_row(row: SortRow) -> None:
     """The row's tier and reasons by ``priority.decide``: levels, red flags, its patient's treatment, day and trend."""
     decision = decide(row.levels, row.assessed, row.probabilities, red_flags=row.red_flags, procedure=row.treatment,
-                      day=row.day, rising_or_late={f: row.trend.get(f, "") for f in row.trend_flags})
+                      day=row.day, rising_or_late={f: row.trend.get(f, "") for f in row.trend_flags},
+                      trend_day=row.trend_day)
     row.tier, row.reasons = decision.tier, list(decision.reasons)
 
 

@@ -170,4 +170,5 @@ def assign_patients(rows: Sequence[SortRow], table: PatientTable) -> dict[str, t
         if row.patient in series:
             row.trend_flags = series[row.patient].escalating
             row.trend = {f: t.verdict.kind for f, t in series[row.patient].trends.items()}
+            row.trend_day = series[row.patient].latest_day
     return series

@@ -48,6 +48,7 @@ class SortRow:
     treatment: str | None = None
     trend_flags: list[str] = field(default_factory=list)  # the patient's findings rising or later than expected
     trend: dict[str, str] = field(default_factory=dict)  # finding -> the patient's verdict kind (app/trends.py)
+    trend_day: int | None = None  # the patient's latest assessed day: the day the trend was judged on
     levels: dict[str, str] = field(default_factory=dict)  # LIKELY / POSSIBLE / NOT_SEEN; empty when not assessed
     reasons: list[str] = field(default_factory=list)  # why the row is in its tier (priority.decide), clinician words
     reused: bool = False  # taken from an earlier run's CSV

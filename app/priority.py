@@ -117,10 +117,13 @@ def decide(
     procedure: str | None = None,
     day: int | None = None,
     rising_or_late: Collection[str] = (),
+    trend_day: int | None = None,
 ) -> Decision:
     """The tier for one photo from its per-finding levels (``Prediction.levels``), the red-flag answers, the
     treatment and day, and the findings a series shows rising or late (``app/trends.py``; a mapping
-    finding -> verdict kind, "rising" or "late", words the reason more exactly).
+    finding -> verdict kind, "rising" or "late", words the reason more exactly), judged on ``trend_day`` (the
+    series' latest day; default ``day``): a worklist row of an earlier photo names the day the course was judged on,
+    not its own.
 
     Only a *likely* pustule, a *likely* crust outside its expected window, a rising or late course or a red flag
     raises the level; a *possible* escalating finding is named to watch for (and sorted to "check" in the
@@ -141,7 +144,8 @@ def decide(
 
     def trend_said(finding: str) -> str:
         kind = rising_or_late.get(finding) if isinstance(rising_or_late, Mapping) else None
-        return f"{finding} {TREND_WORDS.get(kind, 'rising or later than expected')}" + (f", {when}" if when else "")
+        judged = when_words(procedure, day if trend_day is None else trend_day)
+        return f"{finding} {TREND_WORDS.get(kind, 'rising or later than expected')}" + (f", {judged}" if judged else "")
 
     reasons = [f"red flag: {flag.replace('_', ' ')}" for flag in RED_FLAGS if flag in red_flags]
     raising = tuple(f for f in ESCALATING if levels.get(f) == LIKELY and not expected_now(f, procedure, day))

@@ -116,6 +116,15 @@ def test_decide_reasons_are_in_clinician_words():
     assert decide({f: NOT_SEEN for f in FINDINGS}, True).reasons == ("no finding recognised",)
 
 
+def test_a_worklist_row_of_an_earlier_photo_names_the_day_the_course_was_judged_on():
+    # ben's pustules are late on day 12; his day-2 photo moves up with him, but the course was not seen on day 2.
+    earlier = decide({"erythema": POSSIBLE}, True, {"erythema": 0.5}, procedure="microneedling", day=2,
+                     rising_or_late={"pustules": "late"}, trend_day=12)
+    assert earlier.tier.key == "review"
+    assert "pustules later than expected, day 12 after microneedling" in earlier.reasons
+    assert not any("pustules" in r and "day 2" in r for r in earlier.reasons)
+
+
 @pytest.mark.parametrize("levels, tier", [
     ({"pustules": LIKELY}, "review"), ({"crusting": LIKELY}, "review"), ({"pustules": POSSIBLE}, "check"),
     ({"crusting": POSSIBLE}, "check"), ({"erythema": LIKELY}, "routine"), ({"milia": POSSIBLE}, "routine"),
