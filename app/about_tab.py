@@ -8,7 +8,9 @@ privacy.prepare_environment()  # before gradio is imported, whoever imports this
 
 import gradio as gr  # noqa: E402
 
+from skinfindings.app.guidance import finding_name  # noqa: E402
 from skinfindings.app.notice import model_status  # noqa: E402
+from skinfindings.findings import FINDINGS  # noqa: E402
 from skinfindings.model.checkpoint import CheckpointMeta  # noqa: E402
 
 
@@ -27,6 +29,62 @@ def _metrics_lines(metrics: dict, depth: int = 0) -> list[str]:
     return lines
 
 
+def _told_evaluation(meta: CheckpointMeta) -> tuple[str, dict] | None:
+    """The first evaluation recorded in the checkpoint that says what people were told (``evaluate.py``)."""
+    for name, record in meta.metrics.items():
+        if name.startswith("evaluation:") and isinstance(record, dict) and "told" in record:
+            return name.removeprefix("evaluation:").strip(), record
+    return None
+
+
+def _tenths(share: float) -> int:
+    return int(round(10 * share))
+
+
+def _were(n: int) -> str:
+    return f"about {n} {'was' if n == 1 else 'were'}"
+
+
+def plain_words(meta: CheckpointMeta) -> str:
+    """What the recorded evaluation means for a person, as "out of 10 photos like these", from the checkpoint."""
+    found = _told_evaluation(meta)
+    if found is None:
+        return "No measurement of what people are told is recorded in this checkpoint."
+    name, record = found
+    told = record["told"]
+    lines = [f"Tested on {record['photos']} photos: {name}. Out of 10 photos like these ({told['scenario']}):", ""]
+    with_them, without = told["soon_with"], told["soon_or_watch_with"]
+    if with_them["photos"]:
+        soon = _tenths(with_them["hits"] / with_them["photos"])
+        named = _tenths(without["hits"] / without["photos"])
+        lines.append(f"- **with scabs or pus-filled bumps**: {_were(soon)} told to contact their provider soon, "
+                     f"{_were(named - soon)} shown a possible one to watch instead, and {_were(10 - named)} told "
+                     "neither;")
+    calm = told["soon_without"]
+    if calm["photos"]:
+        lines.append(f"- **without them**: {_were(_tenths(calm['hits'] / calm['photos']))} told to contact their "
+                     "provider soon all the same.")
+    present, absent = record.get("shown_when_present", {}), record.get("shown_when_absent", {})
+    per_finding = [f"- **{finding_name(f)}**: shown on about {_tenths(present[f])} of 10 photos that have it, and on "
+                   f"about {_tenths(absent[f])} of 10 that do not;" for f in FINDINGS
+                   if isinstance(present.get(f), float) and isinstance(absent.get(f), float)]
+    if per_finding:
+        per_finding[-1] = per_finding[-1].removesuffix(";") + "."
+        lines += ["", "Each finding, shown as possible or likely:", "", *per_finding]
+    lines += ["", "Photos of your skin may differ from these: the numbers say how the model did on them, not how it "
+              "will do on you. The exact numbers are under *The numbers behind this*."]
+    return "\n".join(lines)
+
+
+def raw_numbers_markdown(meta: CheckpointMeta) -> str:
+    """The technical facts for those who want them: architecture, cut-off rules, every recorded measurement."""
+    metrics = "\n".join(_metrics_lines(meta.metrics)) or "No measurements are recorded in this checkpoint."
+    return f"""Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshold_rule}.
+
+{metrics}
+"""
+
+
 def about_markdown(meta: CheckpointMeta) -> str:
     """The model card in brief, read from the checkpoint: status, training data and licences, measurements, limits."""
     sources = "\n".join(
@@ -37,19 +95,16 @@ def about_markdown(meta: CheckpointMeta) -> str:
         if meta.trained_on
         else "No training data is recorded in this checkpoint."
     )
-    metrics = "\n".join(_metrics_lines(meta.metrics)) or "No measurements are recorded in this checkpoint."
     licence_note = "\n\nThe training data allow **non-commercial use only**." if meta.non_commercial else ""
     return f"""## About this app
 
 **Model:** {model_status(meta)}
 
-Architecture `{meta.arch}`, input {meta.input_size} px; cut-offs: {meta.threshold_rule}.
+### How well it works, in plain words
+{plain_words(meta)}
 
 ### Trained on
 {trained_on}{licence_note}
-
-### Measured
-{metrics}
 
 ### Data and licences
 - **Real photos:** PAD-UFES-20 (Pacheco et al., *Data in Brief* 2020, doi:10.17632/zr7vgbcyr2.1),
@@ -88,3 +143,5 @@ def build(meta: CheckpointMeta) -> None:
     """The tab, inside the caller's ``gr.Tabs``."""
     with gr.Tab("About", id="about"):
         gr.Markdown(about_markdown(meta), elem_id="sf-about")
+        with gr.Accordion("The numbers behind this", open=False, elem_id="sf-about-numbers"):
+            gr.Markdown(raw_numbers_markdown(meta))

@@ -229,6 +229,11 @@ def test_about_tab(page):
     about.wait_for()
     text = about.inner_text()
     assert "PAD-UFES-20" in text and "CC BY 4.0" in text and "not a medical device" in text.lower()
+    assert "Out of 10 photos like these" in text  # plain words first, from the shipped checkpoint's record
+    numbers = page.locator("#sf-about-numbers")
+    assert "The numbers behind this" in numbers.inner_text() and "macro_auroc" not in numbers.inner_text()
+    numbers.get_by_text("The numbers behind this").click()
+    page.get_by_text("macro_auroc", exact=False).first.wait_for()  # the raw numbers, one click away
     save_screenshot(page, "about")
 
 

@@ -297,8 +297,32 @@ def test_model_status_is_honest():
     assert "synthetic skin renders" in status and "demo v1" in status
     about = ui.about_markdown(trained)
     assert "PAD-UFES-20" in about and "CC BY 4.0" in about and "| synthetic skin renders | 1000 | CC0 |" in about
-    assert "macro_auroc: 0.610" in about
-    assert "No measurements" in ui.about_markdown(untrained)
+    assert "No measurement of what people are told" in about  # this checkpoint records no decision results
+    from skinfindings.app.about_tab import raw_numbers_markdown
+
+    assert "macro_auroc: 0.610" in raw_numbers_markdown(trained)
+    assert "No measurements" in raw_numbers_markdown(untrained)
+
+
+def test_about_tab_says_the_recorded_evaluation_in_plain_words():
+    from skinfindings.app.about_tab import plain_words
+
+    record = {"photos": 163, "told": {"scenario": "treatment not given", "soon_with": {"hits": 14, "photos": 43},
+                                      "soon_or_watch_with": {"hits": 40, "photos": 43},
+                                      "soon_without": {"hits": 11, "photos": 117}},
+              "shown_when_present": {"crusting": 0.88, "milia": "n/a (3 positives, fewer than 5)"},
+              "shown_when_absent": {"crusting": 0.26, "milia": 0.49}}
+    meta = CheckpointMeta(arch="efficientnet_lite0", input_size=224, trained=True,
+                          metrics={"evaluation: real photos, out-of-fold": record})
+    words = plain_words(meta)
+    assert "Tested on 163 photos: real photos, out-of-fold. Out of 10 photos like these (treatment not given)" in words
+    # 14/43 told soon -> 3 of 10; 40/43 soon or watch -> 9 of 10, so 6 more watch and 1 neither.
+    assert "about 3 were told to contact their provider soon, about 6 were shown a possible one to watch" in words
+    assert "about 1 was told neither" in words
+    assert "**without them**: about 1 was told" in words  # 11/117
+    assert "scabs or crusts (crusting)**: shown on about 9 of 10 photos that have it, and on about 3 of 10 that do not." in words
+    assert "milia" not in words.split("Each finding")[1]  # not measurable: not said
+    assert "plain words" in ui.about_markdown(meta) and words in ui.about_markdown(meta)
 
 
 def test_no_colour_of_the_app_is_green():

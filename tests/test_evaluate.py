@@ -153,7 +153,7 @@ def test_record_writes_the_headline_into_the_checkpoint_without_touching_the_wei
     copy = tmp_path / "copy.json"
     copy.write_text(untrained_checkpoint.read_text())
     (tmp_path / "copy.safetensors").write_bytes(untrained_checkpoint.with_suffix(".safetensors").read_bytes())
-    code = evaluate.main(["--checkpoint", str(copy), "--manifest", str(manifest), "--split", "test",
+    code = evaluate.main(["--checkpoint", str(copy), "--manifest", str(manifest),
                           "--out", str(tmp_path / "out"), "--resamples", "20", "--quiet", "--no-contact-sheet",
                           "--record", "fixture"])
     assert code == 0
@@ -161,6 +161,15 @@ def test_record_writes_the_headline_into_the_checkpoint_without_touching_the_wei
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert recorded["photos"] == written["photos"] and recorded["assessed"] == written["assessed"]
     assert "--record fixture" in recorded["command"] and set(recorded["auroc"]) == set(FINDINGS)
+    # What the About tab says in plain words: shown when present / absent, and what people were told.
+    assert any(isinstance(v, float) for v in recorded["shown_when_present"].values())
+    crusting = written["per_finding"]["crusting"]["metrics"]
+    if crusting["sensitivity"]["value"] is not None:
+        assert recorded["shown_when_present"]["crusting"] == round(crusting["sensitivity"]["value"], 4)
+    if crusting["specificity"]["value"] is not None:
+        assert recorded["shown_when_absent"]["crusting"] == round(1 - crusting["specificity"]["value"], 4)
+    scenario = written["decisions"]["scenarios"][written["decisions"]["default"]]
+    assert recorded["told"]["soon_without"] == {k: scenario["soon_without"][k] for k in ("hits", "photos")}
     load_checkpoint(copy)  # the weights' sha256 still matches
 
 

@@ -130,8 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _value(summary: dict):
-    return round(summary["value"], 4) if summary["value"] is not None else f"n/a ({summary['na']})"
+def _value(summary: dict, complement: bool = False):
+    if summary["value"] is None:
+        return f"n/a ({summary['na']})"
+    return round(1 - summary["value"] if complement else summary["value"], 4)
+
+
+def _decisions_record(result: dict) -> dict:
+    """What people were told in the evaluation's first scenario: shares with the photo counts behind them."""
+    decisions = result.get("decisions") or {}
+    scenario = (decisions.get("scenarios") or {}).get(decisions.get("default"))
+    if not scenario:
+        return {}
+    keep = ("soon_without", "soon_with", "soon_or_watch_with")
+    return {"told": {"scenario": scenario["scenario"],
+                     **{k: {"hits": scenario[k]["hits"], "photos": scenario[k]["photos"]} for k in keep}}}
 
 
 def record_in_checkpoint(checkpoint: str | Path, name: str, result: dict, command: str) -> None:
@@ -148,6 +161,12 @@ def record_in_checkpoint(checkpoint: str | Path, name: str, result: dict, comman
         "macro_auroc_95ci": macro["ci"],
         "macro_auroc_findings": macro["findings"],
         "auroc": {f: _value(result["per_finding"][f]["metrics"]["auroc"]) for f in result["per_finding"]},
+        # At the deployed rule-out point: how often a finding is shown (possible or likely) when it is there and
+        # when it is not. The About tab says these, and the decisions below, in plain words.
+        "shown_when_present": {f: _value(v["metrics"]["sensitivity"]) for f, v in result["per_finding"].items()},
+        "shown_when_absent": {f: _value(v["metrics"]["specificity"], complement=True)
+                              for f, v in result["per_finding"].items()},
+        **_decisions_record(result),
     }
     json_path = Path(checkpoint).with_suffix(".json")
     json_path.write_text(meta.to_json() + "\n")
