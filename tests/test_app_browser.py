@@ -223,17 +223,23 @@ def test_clinician_presort_tab(page, files):
     save_screenshot(page, "clinician-presort")
 
 
-def test_about_tab(page):
+def test_about_tab(page, untrained_checkpoint):
     page.get_by_role("tab", name="About").click()
     about = page.locator("#sf-about")
     about.wait_for()
     text = about.inner_text()
     assert "PAD-UFES-20" in text and "CC BY 4.0" in text and "not a medical device" in text.lower()
-    assert "Out of 10 photos like these" in text  # plain words first, from the shipped checkpoint's record
+    # Plain words first, written from the running checkpoint's own record (the shipped one: "out of 10 photos like
+    # these"; the untrained test checkpoint: that no such measurement is recorded).
+    from skinfindings.app.about_tab import plain_words
+    from skinfindings.model.checkpoint import read_meta
+
+    meta = read_meta(DEFAULT_CHECKPOINT if SCREENSHOTS else untrained_checkpoint)
+    assert "How well it works, in plain words" in text and plain_words(meta).split("\n")[0] in text
     numbers = page.locator("#sf-about-numbers")
-    assert "The numbers behind this" in numbers.inner_text() and "macro_auroc" not in numbers.inner_text()
+    assert "The numbers behind this" in numbers.inner_text() and "Architecture" not in numbers.inner_text()
     numbers.get_by_text("The numbers behind this").click()
-    page.get_by_text("macro_auroc", exact=False).first.wait_for()  # the raw numbers, one click away
+    numbers.get_by_text("Architecture", exact=False).first.wait_for()  # the raw numbers, one click away
     save_screenshot(page, "about")
 
 
