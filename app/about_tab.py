@@ -53,10 +53,10 @@ def plain_words(meta: CheckpointMeta) -> str:
     name, record = found
     told = record["told"]
     lines = [f"Tested on {record['photos']} photos: {name}. Out of 10 photos like these ({told['scenario']}):", ""]
-    with_them, without = told["soon_with"], told["soon_or_watch_with"]
-    if with_them["photos"]:
-        soon = _tenths(with_them["hits"] / with_them["photos"])
-        named = _tenths(without["hits"] / without["photos"])
+    soon_with, named_with = told["soon_with"], told["soon_or_watch_with"]
+    if soon_with["photos"]:
+        soon = _tenths(soon_with["hits"] / soon_with["photos"])
+        named = _tenths(named_with["hits"] / named_with["photos"])
         lines.append(f"- **with scabs or pus-filled bumps**: {_were(soon)} told to contact their provider soon, "
                      f"{_were(named - soon)} shown a possible one to watch instead, and {_were(10 - named)} told "
                      "neither;")

@@ -11,10 +11,9 @@ the calibration temperature would only rescale it, and each map is normalised.
 
 Heat is drawn on skin only: the model's evidence that falls on hair, clothes or the background
 is not a finding on the skin, and a patient reads heat there as one. Each map is masked with
-the photo's skin region (``model/skin_colour.py: skin_region``, the rule the quality gate and
-the skin crop use) and normalised again within it. When the photo has too little skin region
-to trust (the crop's ``min_skin_share``: pale skin in cool light can fall outside the strict
-rule), the map is left whole rather than emptied.
+the photo's skin region (``model/skin_crop.py: usable_skin``, the region the skin crop uses)
+and normalised again within it. When the photo has too little skin region to trust (pale skin
+in cool light can fall outside the strict rule), the map is left whole rather than emptied.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ from matplotlib import colormaps
 
 from skinfindings.findings import FINDINGS
 from skinfindings.model.registry import cam_layer
-from skinfindings.model.skin_colour import colour_planes, skin_region
-from skinfindings.model.skin_crop import SETTINGS as CROP_SETTINGS
+from skinfindings.model.skin_colour import colour_planes
+from skinfindings.model.skin_crop import usable_skin
 
 # Inferno runs black-red-yellow: no green, so a heatmap never reads as an "all good" colour.
 COLORMAP = "inferno"
@@ -86,9 +85,8 @@ def _cam(activations: torch.Tensor, gradients: torch.Tensor, size: tuple[int, in
 
 
 def skin_mask(pixels: np.ndarray) -> np.ndarray | None:
-    """The photo's skin region (HxW bool), or None when it is too small to mask with."""
-    skin = skin_region(colour_planes(pixels))
-    return skin if skin.mean() >= CROP_SETTINGS.min_skin_share else None
+    """The photo's skin region (HxW bool) as the skin crop finds it, or None when it is too small to mask with."""
+    return usable_skin(colour_planes(pixels))
 
 
 def on_skin(heat: np.ndarray, skin: np.ndarray | None) -> np.ndarray:

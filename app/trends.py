@@ -69,8 +69,12 @@ class DayError(ValueError):
 class Point:
     day: int
     probability: float | None  # None: no photo of that day could be assessed (a gap, never "no finding")
-    present: bool  # at or above the rule-out point: at least *possible*
     level: str = NOT_SEEN  # LIKELY / POSSIBLE / NOT_SEEN, the most certain of the day's assessed photos
+
+    @property
+    def present(self) -> bool:
+        """At or above the rule-out point: at least *possible*."""
+        return self.level != NOT_SEEN
 
 
 @dataclass(frozen=True)
@@ -195,11 +199,10 @@ def _points(observations: Sequence[tuple[int, Assessment]], finding: str) -> tup
     for day in sorted(by_day):
         assessed = [photo for photo in by_day[day] if photo.assessed]
         if not assessed:
-            points.append(Point(day, None, False))
+            points.append(Point(day, None))
             continue
         probability = max(photo.probabilities[finding] for photo in assessed)
-        level = _most_certain_levels(assessed).get(finding, NOT_SEEN)
-        points.append(Point(day, probability, any(finding in photo.present for photo in assessed), level))
+        points.append(Point(day, probability, _most_certain_levels(assessed).get(finding, NOT_SEEN)))
     return tuple(points)
 
 
@@ -262,18 +265,16 @@ def _verdict(finding: str, points: tuple[Point, ...], window: Window | None, pro
         # One photo is no course: the same photo checked alone gets the same notice (priority.decide decides).
         return _make("after_window", finding, window, procedure, last.day)
     if present_after:
-        if _rising(assessed, window, rules):
-            kind = "rising"
-        elif _fading_a_little_late(assessed, window, rules):
+        rising = _rising(assessed, window, rules)
+        if not rising and _fading_a_little_late(assessed, window, rules):
             return _make("fading_late", finding, window, procedure, last.day)
-        elif not last.present:  # seen after the window, gone in the latest photo: not late any more
+        if not rising and not last.present:  # seen after the window, gone in the latest photo: not late any more
             return _make("no_longer_seen", finding, window, procedure, last.day)
-        else:
-            kind = "late"
-        # The latest photo shows it (at least possible) here; a course never more than possible after the window
-        # is named to watch, not escalated: a weak signal does not raise the notice by itself (priority.decide).
-        return _make(kind if any(p.level == LIKELY for p in present_after) else "watch", finding, window,
-                     procedure, last.day)
+        # The latest photo shows it (at least possible). A course never more than possible after the window is
+        # named to watch, not escalated: a weak signal does not raise the notice by itself (priority.decide).
+        likely_after = any(p.level == LIKELY for p in present_after)
+        kind = ("rising" if rising else "late") if likely_after else "watch"
+        return _make(kind, finding, window, procedure, last.day)
     present = [p for p in assessed if p.present]
     if not present:
         return _make("not_seen", finding, window, procedure)

@@ -66,11 +66,17 @@ def _piece_box(piece: np.ndarray, settings: CropSettings) -> tuple[float, float,
     return max(0.0, left - pad), max(0.0, top - pad), min(width, right + pad), min(height, bottom + pad)
 
 
+def usable_skin(planes, settings: CropSettings = SETTINGS) -> np.ndarray | None:
+    """The photo's skin region (HxW bool), or None when it is too small a share of the frame to go by."""
+    piece = skin_region(planes)
+    return piece if piece.mean() >= settings.min_skin_share else None
+
+
 def box_on_small(pixels: np.ndarray, settings: CropSettings = SETTINGS) -> tuple[float, float, float, float] | None:
     """The crop box on a small uint8 RGB array, or None for the whole frame."""
     planes = colour_planes(pixels)
-    piece = skin_region(planes)
-    if piece.mean() < settings.min_skin_share:
+    piece = usable_skin(planes, settings)
+    if piece is None:
         return None
     left, top, right, bottom = _piece_box(piece, settings)
     height, width = piece.shape

@@ -105,14 +105,13 @@ def calibration_warnings(per_finding: dict, check: dict) -> dict[str, str]:
         slope = check[finding]["slope"]["value"]
         problems = []
         if ece is not None and ece > ECE_LIMIT:
-            problems.append(f"ECE {ece:.3f} > {ECE_LIMIT}")
+            floor = check[finding].get("ece_if_calibrated")
+            noise = (f" (but a perfectly calibrated model shows up to {floor['p95']:.3f} on these photos: too few to "
+                     "tell)") if floor and ece <= floor["p95"] else ""
+            problems.append(f"ECE {ece:.3f} > {ECE_LIMIT}{noise}")
         if slope is not None and not SLOPE_RANGE[0] <= slope <= SLOPE_RANGE[1]:
             how = "too extreme" if slope < SLOPE_RANGE[0] else "too timid"
             problems.append(f"slope {slope:.2f} outside {SLOPE_RANGE[0]}-{SLOPE_RANGE[1]} (probabilities {how})")
-        floor = check[finding].get("ece_if_calibrated")
-        if ece is not None and ece > ECE_LIMIT and floor and ece <= floor["p95"]:
-            problems[0] += (f" (but a perfectly calibrated model shows up to {floor['p95']:.3f} on these photos: "
-                            "too few to tell)")
         if problems:
             intercept = check[finding]["intercept"]["value"]
             average = ("" if intercept is None else
