@@ -32,3 +32,34 @@ def test_a_challenger_must_beat_the_incumbent_by_more_than_its_spread():
     assert decide({"pick": incumbent, "near": near}, "pick").startswith("pick stays")
     assert decide({"pick": incumbent, "near": near, "far": far}, "pick").startswith("far replaces pick")
     assert "nothing to decide" in decide({"pick": incumbent}, "pick")
+
+
+def test_round_5_challengers_take_the_incumbents_backbone_size_and_weights():
+    from skinfindings.training.recipe_spread import candidates
+
+    chosen = candidates(["efficientnet_lite0_avgmax:224:1,1,1,3"], tail=False, challengers=["nested-c", "attention"])
+    assert [c.recipe for c in chosen] == ["probe", "nested-c", "attention"]
+    assert {(c.arch, c.input_size, c.source_weights) for c in chosen} == {("efficientnet_lite0_avgmax", 224, (1, 1, 1, 3))}
+    assert chosen[2].name == "attention lite0_avgmax 224, faces 3"
+
+
+def test_the_nested_choice_of_c_reads_only_the_training_rows():
+    import numpy as np
+
+    from skinfindings.findings import FINDINGS
+    from skinfindings.training.crossval import COMPOSITES, REAL, Pool
+    from skinfindings.training.recipe_spread import C_GRID, inner_choice
+
+    rng = np.random.default_rng(0)
+    n = 200
+    source = np.where(np.arange(n) % 2 == 0, REAL, COMPOSITES)
+    fold = np.arange(n) % 5
+    labels = rng.integers(0, 2, (n, len(FINDINGS))).astype(float)
+    features = rng.normal(0, 1, (n, 2, 12)) + labels[:, None, :1] * 0.8  # signal for the first finding only
+    pool = Pool([], [""] * n, labels, source, fold)
+    rows = np.flatnonzero(fold != 0)
+    chosen = inner_choice(features, pool, rows, [1, 1, 1, 1])
+    assert chosen.shape == (len(FINDINGS),) and set(chosen) <= set(C_GRID)
+    scrambled = features.copy()
+    scrambled[fold == 0] = rng.normal(0, 5, scrambled[fold == 0].shape)  # the held-out fold: never read
+    np.testing.assert_array_equal(inner_choice(scrambled, pool, rows, [1, 1, 1, 1]), chosen)

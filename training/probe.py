@@ -49,8 +49,10 @@ def arch_for(backbone: str, pooling: str) -> str:
     return backbone if pooling == "avg" else f"{backbone}_avgmax"
 
 
-class PooledFeatures:
-    """Average- and max-pooled last feature maps of a frozen pretrained backbone, per photo and view, cached."""
+class _CachedFeatures:
+    """What a frozen pretrained backbone makes of each photo and its mirror image, cached per prepared pixels."""
+
+    folder_suffix = ""
 
     def __init__(self, backbone: str, input_size: int, cache_root: str | Path = "runs/features", batch_size: int = 16):
         spec = architecture(backbone)
@@ -61,16 +63,17 @@ class PooledFeatures:
         self.origin = spec.pretrained(self.model)
         self.model.eval()
         self.mean, self.std = spec.mean, spec.std
-        self.cache = Path(cache_root) / f"{backbone}-{input_size}"
+        self.cache = Path(cache_root) / f"{backbone}-{input_size}{self.folder_suffix}"
+
+    def _from_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        """What is kept of a batch of last feature maps (n, F, h, w), per photo."""
+        raise NotImplementedError
 
     @torch.no_grad()
     def _compute(self, photos: list[np.ndarray]) -> np.ndarray:
         tensors = torch.stack([to_tensor(pixels, self.mean, self.std) for pixels in photos])
-        views = []
-        for batch in (tensors, torch.flip(tensors, dims=[3])):
-            maps = self.model.forward_features(batch)
-            views.append(torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1))
-        return torch.stack(views, dim=1).numpy().astype(np.float32)  # (n, 2 views, 2F)
+        views = [self._from_maps(self.model.forward_features(batch)) for batch in (tensors, torch.flip(tensors, dims=[3]))]
+        return torch.stack(views, dim=1).numpy()  # (n, 2 views, ...)
 
     def of(self, paths: list[str], progress: bool = True) -> np.ndarray:
         """Features for each photo as ``prepare_photo`` gives it, computing only what the cache lacks."""
@@ -94,6 +97,23 @@ class PooledFeatures:
         return np.stack(out)
 
 
+class PooledFeatures(_CachedFeatures):
+    """Average- and max-pooled last feature maps, (n, 2 views, 2F) float32."""
+
+    def _from_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        return torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1).float()
+
+
+class FeatureMaps(_CachedFeatures):
+    """The last feature maps themselves, (n, 2 views, F, h, w) in float16 (half the disk; the maps are the
+    ReLU6 outputs of a batch norm, so half precision loses nothing a probe could use)."""
+
+    folder_suffix = "-maps"
+
+    def _from_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        return maps.half()
+
+
 def select(features: np.ndarray, pooling: str) -> np.ndarray:
     """The pooled halves a pooling reads: (n, views, F) for "avg", (n, views, 2F) for "avgmax"."""
     half = features.shape[-1] // 2
@@ -113,9 +133,10 @@ class Probe:
         return ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float) -> Probe:
+def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float | np.ndarray) -> Probe:
     """``features`` (n, views, F): every view trains with its photo's labels and weight; NaN labels are left out
-    of that finding's fit. Balanced classes (the findings are rare); calibration comes after, on held-out rows."""
+    of that finding's fit. ``c``: one strength for every finding, or one per finding. Balanced classes (the
+    findings are rare); calibration comes after, on held-out rows."""
     from sklearn.linear_model import LogisticRegression
 
     n, views, width = features.shape
@@ -124,6 +145,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: 
     x = (x - mean) / scale
     y_all, w_all = np.repeat(labels, views, axis=0), np.repeat(weights, views)
     coef, intercept = np.zeros((len(FINDINGS), width)), np.zeros(len(FINDINGS))
+    strengths = np.broadcast_to(np.asarray(c, float), (len(FINDINGS),))
     for i in range(len(FINDINGS)):
         known = ~np.isnan(y_all[:, i])
         y = y_all[known, i].astype(int)
@@ -131,7 +153,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: 
             rate = float(np.clip(y.mean() if y.size else 0.5, 1e-3, 1 - 1e-3))
             intercept[i] = np.log(rate / (1 - rate))
             continue
-        fit = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+        fit = LogisticRegression(C=strengths[i], class_weight="balanced", max_iter=3000)
         fit.fit(x[known], y, sample_weight=w_all[known] / w_all[known].mean())
         coef[i], intercept[i] = fit.coef_[0], fit.intercept_[0]
     return Probe(mean, scale, coef, intercept)
