@@ -63,3 +63,27 @@ def test_the_nested_choice_of_c_reads_only_the_training_rows():
     scrambled = features.copy()
     scrambled[fold == 0] = rng.normal(0, 5, scrambled[fold == 0].shape)  # the held-out fold: never read
     np.testing.assert_array_equal(inner_choice(scrambled, pool, rows, [1, 1, 1, 1]), chosen)
+
+
+def test_an_earlier_blocks_pooled_output_is_what_its_trunk_gives_and_is_cached(tmp_path):
+    import numpy as np
+    import torch
+
+    from skinfindings.data.manifest import read_manifest
+    from skinfindings.model.transforms import prepare_photo, to_tensor
+    from skinfindings.training.probe import BlockFeatures
+    from test_training import easy_set
+
+    manifest = read_manifest(easy_set(tmp_path / "photos", 3, seed=5))
+    paths = [str(manifest.root / r.path) for r in manifest.records]
+    features = BlockFeatures("efficientnet_lite0", 64, block=2, cache_root=tmp_path / "cache")
+    pooled = features.of(paths, progress=False)
+    assert pooled.shape == (3, 2, 80)  # block 2 of Lite0: 40 channels, average then maximum, photo and mirror
+    assert len(list(features.cache.glob("*.npy"))) == 3 and features.cache.name.endswith("-block2")
+    with torch.no_grad():  # the stem and blocks 0-2 of the same pretrained model, run by hand on the first photo
+        x = to_tensor(prepare_photo(paths[0], 64)[0], features.mean, features.std)[None]
+        x = features.model.blocks[:3](features.model.bn1(features.model.conv_stem(x)))
+    expected = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)[0].numpy()
+    np.testing.assert_allclose(pooled[0, 0], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(BlockFeatures("efficientnet_lite0", 64, block=2, cache_root=tmp_path / "cache")
+                                  .of(paths, progress=False), pooled)  # read back from the cache

@@ -69,10 +69,14 @@ class _CachedFeatures:
         """What is kept of a batch of last feature maps (n, F, h, w), per photo."""
         raise NotImplementedError
 
+    def _maps(self, batch: torch.Tensor) -> torch.Tensor:
+        """The feature maps this cache keeps something of: the backbone's last, by default."""
+        return self.model.forward_features(batch)
+
     @torch.no_grad()
     def _compute(self, photos: list[np.ndarray]) -> np.ndarray:
         tensors = torch.stack([to_tensor(pixels, self.mean, self.std) for pixels in photos])
-        views = [self._from_maps(self.model.forward_features(batch)) for batch in (tensors, torch.flip(tensors, dims=[3]))]
+        views = [self._from_maps(self._maps(batch)) for batch in (tensors, torch.flip(tensors, dims=[3]))]
         return torch.stack(views, dim=1).numpy()  # (n, 2 views, ...)
 
     def of(self, paths: list[str], progress: bool = True) -> np.ndarray:
@@ -102,6 +106,21 @@ class PooledFeatures(_CachedFeatures):
 
     def _from_maps(self, maps: torch.Tensor) -> torch.Tensor:
         return torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1).float()
+
+
+class BlockFeatures(PooledFeatures):
+    """Average- and max-pooled output of one earlier block (timm's ``blocks[block]``), (n, 2 views, 2C): a map of
+    finer stride than the last (Lite0 at 224 px: block 2 is 28 x 28, block 4 is 14 x 14, the last 7 x 7), where a
+    finding of a few pixels is a larger share of one position. The same forward pass computes it in the Predictor."""
+
+    def __init__(self, backbone: str, input_size: int, block: int, **kwargs):
+        self.folder_suffix = f"-block{block}"
+        super().__init__(backbone, input_size, **kwargs)
+        stages = architecture(backbone).stages(self.model)  # the stem, then each block
+        self.trunk = torch.nn.Sequential(*stages[: block + 2])
+
+    def _maps(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.trunk(batch)
 
 
 class FeatureMaps(_CachedFeatures):
