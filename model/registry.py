@@ -62,6 +62,34 @@ def _lite(k: int, n: int, pool: str = "avg") -> nn.Module:
     return timm.create_model(f"tf_efficientnet_lite{k}", pretrained=False, num_classes=n, global_pool=pool)
 
 
+class FinerPooling(nn.Module):
+    """A Lite network whose classifier reads, besides the last feature map's average and maximum, the average and
+    maximum of one earlier block's output (a finer map: Lite0 at 224 px, block 4 is 14 x 14 where the last is 7 x 7,
+    so a few-pixel finding is a larger share of one position). One forward pass computes both. It holds the timm
+    network's own modules under their own names, so the pretrained weights and checkpoints load as for timm's."""
+
+    def __init__(self, net: nn.Module, block: int, n: int):
+        super().__init__()
+        self.conv_stem, self.bn1, self.blocks = net.conv_stem, net.bn1, net.blocks
+        self.conv_head, self.bn2, self.global_pool = net.conv_head, net.bn2, net.global_pool
+        self.block, self.drop_rate = block, net.drop_rate
+        finer = [m for m in self.blocks[block].modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+        self.classifier = nn.Linear(net.num_features * 2 + finer * 2, n)
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn1(self.conv_stem(x))
+        for i, stage in enumerate(self.blocks):
+            x = stage(x)
+            if i == self.block:
+                finer = x
+        x = self.bn2(self.conv_head(x))
+        pooled = torch.cat([self.global_pool(x), finer.mean(dim=(2, 3)), finer.amax(dim=(2, 3))], dim=1)
+        return self.classifier(nn.functional.dropout(pooled, self.drop_rate, self.training))
+
+
 def _timm_stages(model: nn.Module) -> list[nn.Module]:
     return [nn.Sequential(model.conv_stem, model.bn1), *model.blocks]
 
@@ -86,6 +114,13 @@ for _k in (0, 1, 2):
     for _pool, _suffix in (("avg", ""), ("catavgmax", "_avgmax")):
         register(Architecture(f"efficientnet_lite{_k}{_suffix}", lambda n, k=_k, pool=_pool: _lite(k, n, pool), "bn2",
                               _timm_stages, _timm_finish, lambda model, k=_k: _load_lite(k, model),
+                              mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+    # The probe with an earlier block's pooled output too (docs/ablation.md, round 6). No stages: the trained-tail
+    # recipe does not build it.
+    for _block in (2, 4):
+        register(Architecture(f"efficientnet_lite{_k}_avgmax_block{_block}",
+                              lambda n, k=_k, b=_block: FinerPooling(_lite(k, n, "catavgmax"), b, n), "bn2",
+                              pretrained=lambda model, k=_k: _load_lite(k, model),
                               mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
 
 

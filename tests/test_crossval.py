@@ -153,12 +153,15 @@ def test_the_probe_and_the_trained_tail_see_the_same_folds(sources, tmp_path, mo
     assert "real" in summary["probe_out_of_fold_auroc_uncalibrated"]
 
 
-def test_a_probe_checkpoint_gives_the_predictor_the_probe_s_calibrated_output(sources, tmp_path):
-    """The probe written into the head (standardisation and recalibration folded in) is what the Predictor runs."""
-    config = _config(sources, tmp_path / "run", recipe="probe", arch="efficientnet_lite0_avgmax", report=False)
+@pytest.mark.parametrize("arch", ["efficientnet_lite0_avgmax", "efficientnet_lite0_avgmax_block4"])
+def test_a_probe_checkpoint_gives_the_predictor_the_probe_s_calibrated_output(sources, tmp_path, monkeypatch, arch):
+    """The probe written into the head (standardisation and recalibration folded in) is what the Predictor runs,
+    also where the head reads an earlier block's pooled output besides the last map's."""
+    monkeypatch.chdir(tmp_path)  # the feature caches (runs/features) of this small input size stay in the test's folder
+    config = _config(sources, tmp_path / "run", recipe="probe", arch=arch, report=False)
     summary = crossval.run(config)
     predictor = Predictor(summary["checkpoint"], backend="torch")
-    assert predictor.meta.arch == "efficientnet_lite0_avgmax"
+    assert predictor.meta.arch == arch
     pool = crossval.build_pool(config)
     recipe = crossval.ProbeRecipe(pool, config)
     recipe.fit(np.flatnonzero(crossval.trained_rows(pool)), 0)

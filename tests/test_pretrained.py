@@ -118,3 +118,21 @@ def test_train_starts_from_the_pretrained_weights_and_records_them(tmp_path):
     assert torch.corrcoef(torch.stack([model.conv_stem.weight.flatten(), source["_conv_stem.weight"].flatten()]))[0, 1] > 0.9
     with pytest.raises(SystemExit, match="no pretrained weights"):
         run(TrainConfig(**{**config.__dict__, "arch": "resnet18", "out": str(tmp_path / "r2")}))
+
+
+def test_the_finer_pooling_model_is_the_plain_network_plus_one_earlier_blocks_pooled_output():
+    """efficientnet_lite0_avgmax_block4 loads the same verified weights under timm's names, and its head reads the
+    last map's average and maximum, then block 4's average and maximum, of one forward pass."""
+    finer = build_model("efficientnet_lite0_avgmax_block4", len(FINDINGS)).eval()
+    plain = build_model("efficientnet_lite0_avgmax", len(FINDINGS)).eval()
+    for model in (finer, plain):
+        architecture("efficientnet_lite0").pretrained(model)
+    assert [k for k in finer.state_dict() if not k.startswith("classifier")] == \
+           [k for k in plain.state_dict() if not k.startswith("classifier")]
+    assert finer.get_classifier().in_features == 2 * 1280 + 2 * 112
+    x = _grace_hopper()
+    with torch.no_grad():
+        block4 = plain.blocks[:5](plain.bn1(plain.conv_stem(x)))
+        pooled = torch.cat([plain.global_pool(plain.forward_features(x)), block4.mean(dim=(2, 3)),
+                            block4.amax(dim=(2, 3))], dim=1)
+        assert torch.allclose(finer(x), finer.classifier(pooled), atol=1e-5)

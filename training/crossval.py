@@ -42,7 +42,7 @@ from skinfindings.training import config as config_module
 from skinfindings.training.calibrate import fit_platt, operating_points
 from skinfindings.training.metrics import MIN_NEGATIVES, MIN_POSITIVES, per_finding_auroc
 from skinfindings.training.predictions import Predictions, write_predictions
-from skinfindings.training.probe import PooledFeatures, Probe, base_arch, fit_probe, fold_into_head, select
+from skinfindings.training.probe import Probe, fit_probe, fold_into_head, probe_features
 from skinfindings.training.tail import FeatureCache, Split, TailConfig, tail_logits, train_tail
 
 SOURCES = ("real", "composites", "synthetic", "faces")
@@ -269,11 +269,9 @@ class ProbeRecipe(Recipe):
         self.pool, self.config = pool, config
         self.arch, self.input_size = arch or config.arch, input_size or config.input_size
         self.c = c if c is not None else config.probe_c
-        self.pooling = "avgmax" if self.arch.endswith("_avgmax") else "avg"
-        features = PooledFeatures(base_arch(self.arch), self.input_size)
-        self.origin, spec = features.origin, architecture(self.arch)
+        self.features, self.origin = probe_features(self.arch, self.input_size, pool.paths)
+        spec = architecture(self.arch)
         self.mean, self.std = list(spec.mean), list(spec.std)
-        self.features = select(features.of(pool.paths), self.pooling)
         self.probe: Probe | None = None
 
     def fit(self, rows: np.ndarray, seed: int) -> None:  # deterministic: the seed has nothing to draw

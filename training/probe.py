@@ -13,7 +13,8 @@ Features: the backbone's last feature map (after its 1x1 head convolution, as th
 ways, average and maximum, for the photo as the Predictor prepares it (``prepare_photo``) and its mirror image.
 Training uses both views (a free augmentation); scoring uses the unmirrored one, as the Predictor does.
 ``pooling="avg"`` reads only the average half, ``"avgmax"`` both (timm's ``catavgmax``: a few-pixel finding such
-as a milium moves a feature's maximum far more than its average).
+as a milium moves a feature's maximum far more than its average). An architecture named ``..._blockN`` also reads
+the average and maximum of block N's output (``BlockFeatures``, a finer map; model/registry.py ``FinerPooling``).
 
 The cache lives in ``runs/features/<arch>-<size>/<key>.npy``, where ``<key>`` hashes the prepared pixels
 themselves: a change in how photos are decoded or cropped never reuses stale features, and a refactor that leaves
@@ -37,9 +38,16 @@ from skinfindings.model.transforms import prepare_photo, to_tensor
 POOLINGS = ("avg", "avgmax")
 
 
+def probe_layout(arch: str) -> tuple[str, str, int | None]:
+    """What a probe architecture's classifier reads: its backbone, the last map's pooling and the earlier block
+    whose average and maximum it also reads, if any (efficientnet_lite0_avgmax_block4 -> lite0, avgmax, 4)."""
+    arch, _, block = arch.partition("_block")
+    return arch.removesuffix("_avgmax"), "avgmax" if arch.endswith("_avgmax") else "avg", int(block) if block else None
+
+
 def base_arch(arch: str) -> str:
     """The backbone's registry name without a pooling suffix (efficientnet_lite1_avgmax -> efficientnet_lite1)."""
-    return arch.removesuffix("_avgmax")
+    return probe_layout(arch)[0]
 
 
 def arch_for(backbone: str, pooling: str) -> str:
@@ -137,6 +145,17 @@ def select(features: np.ndarray, pooling: str) -> np.ndarray:
     """The pooled halves a pooling reads: (n, views, F) for "avg", (n, views, 2F) for "avgmax"."""
     half = features.shape[-1] // 2
     return features[..., :half] if pooling == "avg" else features
+
+
+def probe_features(arch: str, input_size: int, paths: list[str]) -> tuple[np.ndarray, dict]:
+    """(n, 2 views, width) features in the order the architecture's classifier reads them, and the weights'
+    provenance: the last map's pooled features, then the earlier block's if the architecture reads one."""
+    backbone, pooling, block = probe_layout(arch)
+    last = PooledFeatures(backbone, input_size)
+    features = select(last.of(paths), pooling)
+    if block is not None:
+        features = np.concatenate([features, BlockFeatures(backbone, input_size, block).of(paths)], axis=2)
+    return features, last.origin
 
 
 @dataclass

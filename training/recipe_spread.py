@@ -23,7 +23,7 @@ from skinfindings.training import crossval
 from skinfindings.training.attention_pool import attention_logits, fit_attention
 from skinfindings.training.crossval import COMPOSITES, REAL, SOURCES, CrossValConfig, draw_weights
 from skinfindings.training.metrics import per_finding_auroc
-from skinfindings.training.probe import BlockFeatures, FeatureMaps, base_arch, fit_probe
+from skinfindings.training.probe import FeatureMaps, base_arch, fit_probe
 from skinfindings.training.probe_search import measure
 
 ROUND_2 = """Selection rule of round 2 (fixed before it ran):
@@ -184,18 +184,9 @@ class AttentionRecipe(crossval.Recipe):
         return attention_logits(self.head, self.maps[rows, 0])  # view 0: the photo as the Predictor sees it
 
 
-class BlockProbe(crossval.ProbeRecipe):
-    """The linear probe on the last map's pooled features and also one earlier block's (``BlockFeatures``)."""
-
-    def __init__(self, pool: crossval.Pool, config: CrossValConfig, block: int):
-        super().__init__(pool, config)
-        finer = BlockFeatures(base_arch(self.arch), self.input_size, block).of(pool.paths)
-        self.features = np.concatenate([self.features, finer], axis=2)
-
-
 def make_recipe(pool: crossval.Pool, config: CrossValConfig) -> crossval.Recipe:
-    if config.recipe.startswith("block"):
-        return BlockProbe(pool, dataclasses.replace(config, recipe="probe"), int(config.recipe.removeprefix("block")))
+    if config.recipe.startswith("block"):  # the probe whose architecture also reads that block (model/registry.py)
+        return crossval.ProbeRecipe(pool, dataclasses.replace(config, recipe="probe", arch=f"{config.arch}_{config.recipe}"))
     if config.recipe == "nested-c":
         return NestedCProbe(pool, dataclasses.replace(config, recipe="probe"))
     if config.recipe == "attention":
