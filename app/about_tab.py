@@ -41,7 +41,11 @@ def _tenths(share: float) -> int:
     return int(round(10 * share))
 
 
-def _were(n: int) -> str:
+def _were(n: int, anyone: bool) -> str:
+    """``n`` of 10, said plainly; "fewer than 1" where it rounds to 0 but some photos were counted ("about 0" would
+    tell a reader that no photo was missed)."""
+    if n == 0 and anyone:
+        return "fewer than 1 was"
     return f"about {n} {'was' if n == 1 else 'were'}"
 
 
@@ -57,12 +61,13 @@ def plain_words(meta: CheckpointMeta) -> str:
     if soon_with["photos"]:
         soon = _tenths(soon_with["hits"] / soon_with["photos"])
         named = _tenths(named_with["hits"] / named_with["photos"])
-        lines.append(f"- **with scabs or pus-filled bumps**: {_were(soon)} told to contact their provider soon, "
-                     f"{_were(named - soon)} shown a possible one to watch instead, and {_were(10 - named)} told "
-                     "neither;")
+        watch, neither = named_with["hits"] - soon_with["hits"], named_with["photos"] - named_with["hits"]
+        lines.append(f"- **with scabs or pus-filled bumps**: {_were(soon, soon_with['hits'] > 0)} told to contact "
+                     f"their provider soon, {_were(named - soon, watch > 0)} shown a possible one to watch instead, "
+                     f"and {_were(10 - named, neither > 0)} told neither;")
     calm = told["soon_without"]
     if calm["photos"]:
-        lines.append(f"- **without them**: {_were(_tenths(calm['hits'] / calm['photos']))} told to contact their "
+        lines.append(f"- **without them**: {_were(_tenths(calm['hits'] / calm['photos']), calm['hits'] > 0)} told to contact their "
                      "provider soon all the same.")
     present, absent = record.get("shown_when_present", {}), record.get("shown_when_absent", {})
     per_finding = [f"- **{finding_name(f)}**: shown on about {_tenths(present[f])} of 10 photos that have it, and on "

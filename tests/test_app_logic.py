@@ -323,6 +323,10 @@ def test_about_tab_says_the_recorded_evaluation_in_plain_words():
     assert "scabs or crusts (crusting)**: shown on about 9 of 10 photos that have it, and on about 3 of 10 that do not." in words
     assert "milia" not in words.split("Each finding")[1]  # not measurable: not said
     assert "plain words" in ui.about_markdown(meta) and words in ui.about_markdown(meta)
+    record["told"]["soon_or_watch_with"]["hits"] = 41  # 2 of 43 missed: rounds to 0 of 10, but not nobody
+    assert "fewer than 1 was told neither" in plain_words(meta)
+    record["told"]["soon_or_watch_with"]["hits"] = 43
+    assert "about 0 were told neither" in plain_words(meta)
 
 
 def test_no_colour_of_the_app_is_green():
