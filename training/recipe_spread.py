@@ -1,10 +1,11 @@
 """python -m skinfindings.training.recipe_spread --real R --faces F [F ...] --composites C [C ...] --out runs/spread
 
 The recipe search's second round: how much the pick's numbers move when only the fold assignment changes (run-to-run
-spread), and whether training the last stage instead of a linear probe beats it. Each recipe is cross-validated
-exactly as ``skinfindings crossval`` does, once per fold seed, and scored by the first round's measure
-(``probe_search.measure``: five out-of-fold AUROCs minus the faces' excess "possible" rate). The rule below was
-written and committed before this round ran. Results: OUT/results.json and OUT/results.md.
+spread), and whether training the last stage instead of a linear probe beats it; then the later rounds (3: larger
+inputs; 4: source weights; 5: C chosen inside each fold, attention pooling; 6: an earlier block's pooled output too).
+Each recipe is cross-validated exactly as ``skinfindings crossval`` does, once per fold seed, and scored by the first
+round's measure (``probe_search.measure``: five out-of-fold AUROCs minus the faces' excess "possible" rate). Each
+round's rule (``RULES``) was written and committed before it ran. Results: OUT/results.json and OUT/results.md.
 """
 
 from __future__ import annotations
