@@ -67,8 +67,8 @@ def plain_words(meta: CheckpointMeta) -> str:
                      f"and {_were(10 - named, neither > 0)} told neither;")
     calm = told["soon_without"]
     if calm["photos"]:
-        lines.append(f"- **without them**: {_were(_tenths(calm['hits'] / calm['photos']), calm['hits'] > 0)} told to contact their "
-                     "provider soon all the same.")
+        without = _were(_tenths(calm["hits"] / calm["photos"]), calm["hits"] > 0)
+        lines.append(f"- **without them**: {without} told to contact their provider soon all the same.")
     present, absent = record.get("shown_when_present", {}), record.get("shown_when_absent", {})
     per_finding = [f"- **{finding_name(f)}**: shown on about {_tenths(present[f])} of 10 photos that have it, and on "
                    f"about {_tenths(absent[f])} of 10 that do not;" for f in FINDINGS

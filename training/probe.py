@@ -46,7 +46,8 @@ def probe_layout(arch: str) -> tuple[str, str, int | None]:
 
 
 def base_arch(arch: str) -> str:
-    """The backbone's registry name without a pooling suffix (efficientnet_lite1_avgmax -> efficientnet_lite1)."""
+    """The backbone's registry name without pooling or block suffixes (efficientnet_lite1_avgmax_block4 ->
+    efficientnet_lite1)."""
     return probe_layout(arch)[0]
 
 

@@ -187,7 +187,8 @@ class AttentionRecipe(crossval.Recipe):
 
 def make_recipe(pool: crossval.Pool, config: CrossValConfig) -> crossval.Recipe:
     if config.recipe.startswith("block"):  # the probe whose architecture also reads that block (model/registry.py)
-        return crossval.ProbeRecipe(pool, dataclasses.replace(config, recipe="probe", arch=f"{config.arch}_{config.recipe}"))
+        finer = f"{config.arch}_{config.recipe}"
+        return crossval.ProbeRecipe(pool, dataclasses.replace(config, recipe="probe", arch=finer))
     if config.recipe == "nested-c":
         return NestedCProbe(pool, dataclasses.replace(config, recipe="probe"))
     if config.recipe == "attention":
@@ -280,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail", action=argparse.BooleanOptionalAction, default=True,
                         help="also the trained last stage at the pick's architecture and size (round 2)")
     parser.add_argument("--challengers", nargs="*", choices=CHALLENGERS, default=[],
-                        help="round 5: the probe with C chosen inside each training fold, attention pooling; round 6: the "
-                             "probe also given block 2's or block 4's pooled output")
+                        help="round 5: the probe with C chosen inside each training fold, attention pooling; "
+                             "round 6: the probe also given block 2's or block 4's pooled output")
     parser.add_argument("--round", type=int, choices=sorted(RULES), default=2, help="the rule the results print")
     parser.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--folds", type=int, default=5)
