@@ -77,6 +77,9 @@ def _trace_to_onnx(model: nn.Module, input_size: int, path: Path, opset: int) ->
     # The TorchScript exporter needs no onnxscript; torch warns that it is the legacy path.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # A size read while tracing (colour_stats: the tail's length) is a constant of the graph, as it should be:
+        # the graph is exported for one input size.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             model,
             (example,),

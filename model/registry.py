@@ -18,7 +18,11 @@ import torch
 import torch.nn as nn
 from torchvision import models
 
+from skinfindings.model import colour_stats
 from skinfindings.model.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+# EfficientNet-Lite0/1/2 expect inputs scaled to [-1, 1] (mean = std = 0.5), as it was trained in TensorFlow.
+LITE_MEAN = LITE_STD = (0.5, 0.5, 0.5)
 
 Stages = Callable[[nn.Module], list[nn.Module]]
 Finish = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -66,27 +70,33 @@ class FinerPooling(nn.Module):
     """A Lite network whose classifier reads, besides the last feature map's average and maximum, the average and
     maximum of one earlier block's output (a finer map: Lite0 at 224 px, block 4 is 14 x 14 where the last is 7 x 7,
     so a few-pixel finding is a larger share of one position). One forward pass computes both. It holds the timm
-    network's own modules under their own names, so the pretrained weights and checkpoints load as for timm's."""
+    network's own modules under their own names, so the pretrained weights and checkpoints load as for timm's.
+    With ``colour`` (the input's normalisation, mean and std), the classifier also reads the input's CIELAB colour
+    statistics (model/colour_stats.py), last."""
 
-    def __init__(self, net: nn.Module, block: int, n: int):
+    def __init__(self, net: nn.Module, block: int, n: int,
+                 colour: tuple[tuple[float, ...], tuple[float, ...]] | None = None):
         super().__init__()
         self.conv_stem, self.bn1, self.blocks = net.conv_stem, net.bn1, net.blocks
         self.conv_head, self.bn2, self.global_pool = net.conv_head, net.bn2, net.global_pool
-        self.block, self.drop_rate = block, net.drop_rate
+        self.block, self.drop_rate, self.colour = block, net.drop_rate, colour
         finer = [m for m in self.blocks[block].modules() if isinstance(m, nn.Conv2d)][-1].out_channels
-        self.classifier = nn.Linear(net.num_features * 2 + finer * 2, n)
+        self.classifier = nn.Linear(net.num_features * 2 + finer * 2 + (colour_stats.WIDTH if colour else 0), n)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn1(self.conv_stem(x))
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = self.bn1(self.conv_stem(image))
         for i, stage in enumerate(self.blocks):
             x = stage(x)
             if i == self.block:
                 finer = x
         x = self.bn2(self.conv_head(x))
-        pooled = torch.cat([self.global_pool(x), finer.mean(dim=(2, 3)), finer.amax(dim=(2, 3))], dim=1)
+        parts = [self.global_pool(x), finer.mean(dim=(2, 3)), finer.amax(dim=(2, 3))]
+        if self.colour:
+            parts.append(colour_stats.colour_statistics(image, *self.colour))
+        pooled = torch.cat(parts, dim=1)
         return self.classifier(nn.functional.dropout(pooled, self.drop_rate, self.training))
 
 
@@ -109,19 +119,19 @@ for _name, _build in (("mobilenet_v3_small", models.mobilenet_v3_small), ("mobil
     register(Architecture(_name, lambda n, build=_build: build(weights=None, num_classes=n), "features",
                           _torchvision_stages, _torchvision_finish))
 register(Architecture("resnet18", lambda n: models.resnet18(weights=None, num_classes=n), "layer4"))
-# EfficientNet-Lite0/1/2 expect inputs scaled to [-1, 1] (mean = std = 0.5), as it was trained in TensorFlow.
 for _k in (0, 1, 2):
     for _pool, _suffix in (("avg", ""), ("catavgmax", "_avgmax")):
         register(Architecture(f"efficientnet_lite{_k}{_suffix}", lambda n, k=_k, pool=_pool: _lite(k, n, pool), "bn2",
                               _timm_stages, _timm_finish, lambda model, k=_k: _load_lite(k, model),
-                              mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
-    # The probe with an earlier block's pooled output too (docs/ablation.md, round 6). No stages: the trained-tail
-    # recipe does not build it.
+                              mean=LITE_MEAN, std=LITE_STD))
+    # The probe with an earlier block's pooled output too (docs/ablation.md, round 6), and with the input's colour
+    # statistics as well (round 7). No stages: the trained-tail recipe does not build them.
     for _block in (2, 4):
-        register(Architecture(f"efficientnet_lite{_k}_avgmax_block{_block}",
-                              lambda n, k=_k, b=_block: FinerPooling(_lite(k, n, "catavgmax"), b, n), "bn2",
-                              pretrained=lambda model, k=_k: _load_lite(k, model),
-                              mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+        for _colour, _suffix in ((None, ""), ((LITE_MEAN, LITE_STD), "_colour")):
+            register(Architecture(f"efficientnet_lite{_k}_avgmax_block{_block}{_suffix}",
+                                  lambda n, k=_k, b=_block, c=_colour: FinerPooling(_lite(k, n, "catavgmax"), b, n, c),
+                                  "bn2", pretrained=lambda model, k=_k: _load_lite(k, model),
+                                  mean=LITE_MEAN, std=LITE_STD))
 
 
 def build_model(arch: str, n_findings: int) -> nn.Module:

@@ -153,10 +153,11 @@ def test_the_probe_and_the_trained_tail_see_the_same_folds(sources, tmp_path, mo
     assert "real" in summary["probe_out_of_fold_auroc_uncalibrated"]
 
 
-@pytest.mark.parametrize("arch", ["efficientnet_lite0_avgmax", "efficientnet_lite0_avgmax_block4"])
+@pytest.mark.parametrize("arch", ["efficientnet_lite0_avgmax", "efficientnet_lite0_avgmax_block4",
+                                  "efficientnet_lite0_avgmax_block4_colour"])
 def test_a_probe_checkpoint_gives_the_predictor_the_probe_s_calibrated_output(sources, tmp_path, monkeypatch, arch):
     """The probe written into the head (standardisation and recalibration folded in) is what the Predictor runs,
-    also where the head reads an earlier block's pooled output besides the last map's."""
+    also where the head reads an earlier block's pooled output besides the last map's, and the colour statistics."""
     monkeypatch.chdir(tmp_path)  # the feature caches (runs/features) of this small input size stay in the test's folder
     config = _config(sources, tmp_path / "run", recipe="probe", arch=arch, report=False)
     summary = crossval.run(config)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from skinfindings.findings import FINDINGS
-from skinfindings.model import pretrained
+from skinfindings.model import colour_stats, pretrained
 from skinfindings.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from skinfindings.model.registry import ARCHITECTURES, architecture, build_model
 
@@ -136,3 +136,20 @@ def test_the_finer_pooling_model_is_the_plain_network_plus_one_earlier_blocks_po
         pooled = torch.cat([plain.global_pool(plain.forward_features(x)), block4.mean(dim=(2, 3)),
                             block4.amax(dim=(2, 3))], dim=1)
         assert torch.allclose(finer(x), finer.classifier(pooled), atol=1e-5)
+
+
+def test_the_colour_model_is_the_finer_model_plus_the_inputs_colour_statistics():
+    """efficientnet_lite0_avgmax_block4_colour (round 7): the same weights and pooled features as ..._block4, then
+    the input's 12 colour statistics, last, in one forward pass."""
+    finer = build_model("efficientnet_lite0_avgmax_block4", len(FINDINGS)).eval()
+    colour = build_model("efficientnet_lite0_avgmax_block4_colour", len(FINDINGS)).eval()
+    for model in (finer, colour):
+        architecture("efficientnet_lite0").pretrained(model)
+    assert colour.get_classifier().in_features == finer.get_classifier().in_features + colour_stats.WIDTH
+    seen = {}
+    finer.classifier.register_forward_hook(lambda module, inputs, output: seen.setdefault("pooled", inputs[0]))
+    x = _grace_hopper()
+    with torch.no_grad():
+        finer(x)
+        expected = torch.cat([seen["pooled"], colour_stats.colour_statistics(x, (0.5,) * 3, (0.5,) * 3)], dim=1)
+        assert torch.allclose(colour(x), colour.classifier(expected), atol=1e-5)

@@ -87,3 +87,34 @@ def test_an_earlier_blocks_pooled_output_is_what_its_trunk_gives_and_is_cached(t
     np.testing.assert_allclose(pooled[0, 0], expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(BlockFeatures("efficientnet_lite0", 64, block=2, cache_root=tmp_path / "cache")
                                   .of(paths, progress=False), pooled)  # read back from the cache
+
+
+def test_a_probe_architecture_names_what_its_classifier_reads():
+    from skinfindings.training.probe import base_arch, probe_layout
+
+    assert probe_layout("efficientnet_lite0") == ("efficientnet_lite0", "avg", None, False)
+    assert probe_layout("efficientnet_lite1_avgmax_block4") == ("efficientnet_lite1", "avgmax", 4, False)
+    assert probe_layout("efficientnet_lite0_avgmax_block4_colour") == ("efficientnet_lite0", "avgmax", 4, True)
+    assert base_arch("efficientnet_lite2_avgmax_block2_colour") == "efficientnet_lite2"
+
+
+def test_the_colour_features_are_the_statistics_of_the_prepared_photo_and_are_cached(tmp_path):
+    import numpy as np
+    import torch
+
+    from skinfindings.data.manifest import read_manifest
+    from skinfindings.model.colour_stats import colour_statistics
+    from skinfindings.model.transforms import prepare_photo, to_tensor
+    from skinfindings.training.probe import ColourFeatures
+    from test_training import easy_set
+
+    manifest = read_manifest(easy_set(tmp_path / "photos", 3, seed=6))
+    paths = [str(manifest.root / r.path) for r in manifest.records]
+    features = ColourFeatures("efficientnet_lite0", 64, cache_root=tmp_path / "cache")
+    stats = features.of(paths, progress=False)
+    assert stats.shape == (3, 2, 12) and features.cache.name.endswith("-colour")
+    x = to_tensor(prepare_photo(paths[1], 64)[0], features.mean, features.std)[None]
+    np.testing.assert_allclose(stats[1, 0], colour_statistics(x, features.mean, features.std)[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(stats[:, 1], stats[:, 0], atol=1e-6)  # the mirror image: the same statistics
+    np.testing.assert_array_equal(ColourFeatures("efficientnet_lite0", 64, cache_root=tmp_path / "cache")
+                                  .of(paths, progress=False), stats)

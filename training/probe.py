@@ -14,7 +14,8 @@ ways, average and maximum, for the photo as the Predictor prepares it (``prepare
 Training uses both views (a free augmentation); scoring uses the unmirrored one, as the Predictor does.
 ``pooling="avg"`` reads only the average half, ``"avgmax"`` both (timm's ``catavgmax``: a few-pixel finding such
 as a milium moves a feature's maximum far more than its average). An architecture named ``..._blockN`` also reads
-the average and maximum of block N's output (``BlockFeatures``, a finer map; model/registry.py ``FinerPooling``).
+the average and maximum of block N's output (``BlockFeatures``, a finer map; model/registry.py ``FinerPooling``),
+and one ending ``_colour`` the input's CIELAB colour statistics too (``ColourFeatures``, model/colour_stats.py).
 
 The cache lives in ``runs/features/<arch>-<size>/<key>.npy``, where ``<key>`` hashes the prepared pixels
 themselves: a change in how photos are decoded or cropped never reuses stale features, and a refactor that leaves
@@ -32,21 +33,25 @@ import torch
 from tqdm import tqdm
 
 from skinfindings.findings import FINDINGS
+from skinfindings.model.colour_stats import colour_statistics
 from skinfindings.model.registry import architecture, build_model
 from skinfindings.model.transforms import prepare_photo, to_tensor
 
 POOLINGS = ("avg", "avgmax")
 
 
-def probe_layout(arch: str) -> tuple[str, str, int | None]:
-    """What a probe architecture's classifier reads: its backbone, the last map's pooling and the earlier block
-    whose average and maximum it also reads, if any (efficientnet_lite0_avgmax_block4 -> lite0, avgmax, 4)."""
-    arch, _, block = arch.partition("_block")
-    return arch.removesuffix("_avgmax"), "avgmax" if arch.endswith("_avgmax") else "avg", int(block) if block else None
+def probe_layout(arch: str) -> tuple[str, str, int | None, bool]:
+    """What a probe architecture's classifier reads: its backbone, the last map's pooling, the earlier block
+    whose average and maximum it also reads, if any, and whether it reads the input's colour statistics
+    (efficientnet_lite0_avgmax_block4_colour -> lite0, avgmax, 4, True)."""
+    colour = arch.endswith("_colour")
+    arch, _, block = arch.removesuffix("_colour").partition("_block")
+    pooling = "avgmax" if arch.endswith("_avgmax") else "avg"
+    return arch.removesuffix("_avgmax"), pooling, int(block) if block else None, colour
 
 
 def base_arch(arch: str) -> str:
-    """The backbone's registry name without pooling or block suffixes (efficientnet_lite1_avgmax_block4 ->
+    """The backbone's registry name without pooling, block or colour suffixes (efficientnet_lite1_avgmax_block4 ->
     efficientnet_lite1)."""
     return probe_layout(arch)[0]
 
@@ -132,6 +137,19 @@ class BlockFeatures(PooledFeatures):
         return self.trunk(batch)
 
 
+class ColourFeatures(_CachedFeatures):
+    """The input's CIELAB colour statistics (model/colour_stats.py), (n, 2 views, 12): the same for both views; cached
+    like the rest, so that they pass through the same preparation of each photo."""
+
+    folder_suffix = "-colour"
+
+    def _maps(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch  # the statistics read the normalised input itself, not a feature map
+
+    def _from_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        return colour_statistics(maps, self.mean, self.std)
+
+
 class FeatureMaps(_CachedFeatures):
     """The last feature maps themselves, (n, 2 views, F, h, w) in float16 (half the disk; the maps are the
     ReLU6 outputs of a batch norm, so half precision loses nothing a probe could use)."""
@@ -150,13 +168,16 @@ def select(features: np.ndarray, pooling: str) -> np.ndarray:
 
 def probe_features(arch: str, input_size: int, paths: list[str]) -> tuple[np.ndarray, dict]:
     """(n, 2 views, width) features in the order the architecture's classifier reads them, and the weights'
-    provenance: the last map's pooled features, then the earlier block's if the architecture reads one."""
-    backbone, pooling, block = probe_layout(arch)
+    provenance: the last map's pooled features, then the earlier block's if the architecture reads one, then the
+    colour statistics if it reads them."""
+    backbone, pooling, block, colour = probe_layout(arch)
     last = PooledFeatures(backbone, input_size)
-    features = select(last.of(paths), pooling)
+    parts = [select(last.of(paths), pooling)]
     if block is not None:
-        features = np.concatenate([features, BlockFeatures(backbone, input_size, block).of(paths)], axis=2)
-    return features, last.origin
+        parts.append(BlockFeatures(backbone, input_size, block).of(paths))
+    if colour:
+        parts.append(ColourFeatures(backbone, input_size).of(paths))
+    return np.concatenate(parts, axis=2), last.origin
 
 
 @dataclass
