@@ -93,20 +93,21 @@ class _CachedFeatures:
         views = [self._from_maps(self._maps(batch)) for batch in (tensors, torch.flip(tensors, dims=[3]))]
         return torch.stack(views, dim=1).numpy()  # (n, 2 views, ...)
 
-    def of(self, paths: list[str], progress: bool = True) -> np.ndarray:
-        """Features for each photo as ``prepare_photo`` gives it, computing only what the cache lacks."""
+    def of(self, photos: list[str] | list[np.ndarray], progress: bool = True) -> np.ndarray:
+        """Features for each photo as ``prepare_photo`` gives it, computing only what the cache lacks. ``photos``:
+        paths, or the photos already prepared at this input size (``prepared``: several caches, one preparation)."""
         self.cache.mkdir(parents=True, exist_ok=True)
-        out: list[np.ndarray | None] = [None] * len(paths)
+        out: list[np.ndarray | None] = [None] * len(photos)
         pending: list[tuple[int, np.ndarray, Path]] = []
-        with tqdm(total=len(paths), desc=f"{self.backbone} {self.input_size}px features", disable=not progress) as bar:
-            for i, path in enumerate(paths):
-                pixels = prepare_photo(path, self.input_size)[0]
+        with tqdm(total=len(photos), desc=f"{self.backbone} {self.input_size}px features", disable=not progress) as bar:
+            for i, photo in enumerate(photos):
+                pixels = photo if isinstance(photo, np.ndarray) else prepare_photo(photo, self.input_size)[0]
                 file = self.cache / f"{hashlib.sha256(pixels.tobytes()).hexdigest()[:32]}.npy"
                 if file.is_file():
                     out[i] = np.load(file)
                 else:
                     pending.append((i, pixels, file))
-                if len(pending) == self.batch_size or (pending and i == len(paths) - 1):
+                if len(pending) == self.batch_size or (pending and i == len(photos) - 1):
                     for (j, _, target), features in zip(pending, self._compute([p for _, p, _ in pending])):
                         np.save(target, features)
                         out[j] = features
@@ -171,6 +172,8 @@ def probe_features(arch: str, input_size: int, paths: list[str]) -> tuple[np.nda
     provenance: the last map's pooled features, then the earlier block's if the architecture reads one, then the
     colour statistics if it reads them."""
     backbone, pooling, block, colour = probe_layout(arch)
+    if block is not None or colour:  # several caches: decode and prepare each photo once for all of them
+        paths = prepared(paths, input_size)
     last = PooledFeatures(backbone, input_size)
     parts = [select(last.of(paths), pooling)]
     if block is not None:
@@ -178,6 +181,12 @@ def probe_features(arch: str, input_size: int, paths: list[str]) -> tuple[np.nda
     if colour:
         parts.append(ColourFeatures(backbone, input_size).of(paths))
     return np.concatenate(parts, axis=2), last.origin
+
+
+def prepared(paths: list[str], input_size: int, progress: bool = True) -> list[np.ndarray]:
+    """Each photo as ``prepare_photo`` gives it to the model (224 px: 150 kB each)."""
+    bar = tqdm(paths, desc=f"{input_size}px photos", disable=not progress)
+    return [prepare_photo(path, input_size)[0] for path in bar]
 
 
 @dataclass
