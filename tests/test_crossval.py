@@ -4,6 +4,7 @@ predictions format (with both operating points), and a final checkpoint the Pred
 
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -182,3 +183,26 @@ def test_the_cut_off_rule_is_said_once_per_distinct_note():
     notes["milia"] = notes["pustules"] = "fitted on every held-out photo"
     assert crossval.grouped_notes(notes) == ("erythema, crusting, hyperpigmentation: fitted on real photos; "
                                              "milia, pustules: fitted on every held-out photo")
+
+
+def test_recompressed_copies_train_the_probe_and_only_the_training_rows_copies_are_read(sources, tmp_path, monkeypatch):
+    """Round 8's challenger: views 2 and 3 are each photo's recompressed copy and its mirror; scoring reads view 0,
+    and a fold model never reads the copies of the photos it scores."""
+    monkeypatch.chdir(tmp_path)  # the feature caches of this small input size stay in the test's folder
+    config = _config(sources, tmp_path / "run", recipe="probe", arch="efficientnet_lite0_avgmax",
+                     recompressed_views=True, report=False, final=False)
+    pool = crossval.build_pool(config)
+    recipe = crossval.ProbeRecipe(pool, config)
+    plain = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_views=False))
+    assert recipe.features.shape[1] == 4 and plain.features.shape[1] == 2
+    np.testing.assert_array_equal(recipe.features[:, :2], plain.features)
+    assert not np.allclose(recipe.features[:, 2], recipe.features[:, 0])  # the copy is not the photo
+    train = crossval.fold_training_rows(pool, 0)
+    held = np.flatnonzero(pool.fold == 0)
+    recipe.fit(train, 0)
+    before = recipe.logits(held)
+    recipe.features[held, 2:] = np.random.default_rng(0).normal(size=recipe.features[held, 2:].shape)
+    recipe.fit(train, 0)
+    np.testing.assert_allclose(recipe.logits(held), before)
+    plain.fit(train, 0)
+    assert not np.allclose(plain.logits(held), before)  # the copies changed what the probe learnt

@@ -118,3 +118,38 @@ def test_the_colour_features_are_the_statistics_of_the_prepared_photo_and_are_ca
     np.testing.assert_allclose(stats[:, 1], stats[:, 0], atol=1e-6)  # the mirror image: the same statistics
     np.testing.assert_array_equal(ColourFeatures("efficientnet_lite0", 64, cache_root=tmp_path / "cache")
                                   .of(paths, progress=False), stats)
+
+
+def test_round_8_needs_calmer_recompressed_faces_at_no_real_loss_of_score():
+    from skinfindings.training.recipe_spread import decide_on_recompressed
+
+    def summary(recompressed, score, sd=0.01):
+        return {"faces recompressed": {"mean": recompressed, "sd": sd}, "score": {"mean": score, "sd": sd}}
+
+    pick = summary(0.35, 0.750)
+    calmer = decide_on_recompressed({"pick": pick, "new": summary(0.20, 0.745)}, "pick")
+    assert calmer.startswith("new replaces pick")
+    assert decide_on_recompressed({"pick": pick, "new": summary(0.34, 0.760)}, "pick").startswith("pick stays")
+    assert decide_on_recompressed({"pick": pick, "new": summary(0.20, 0.730)}, "pick").startswith("pick stays")
+
+
+def test_a_recompressed_copy_is_a_metadata_free_jpeg_of_its_quality_the_same_every_time(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from skinfindings.training.probe import RECOMPRESSED_QUALITY, recompressed
+    from test_training import easy_set
+    from skinfindings.data.manifest import read_manifest
+
+    manifest = read_manifest(easy_set(tmp_path / "photos", 2, seed=7))
+    path = str(manifest.root / manifest.records[0].path)
+    low, high = Image.open(io.BytesIO(recompressed(path, 30))), Image.open(io.BytesIO(recompressed(path, 90)))
+    assert low.format == high.format == "JPEG" and low.size == high.size == Image.open(path).size
+    assert sum(low.quantization[0]) > sum(high.quantization[0])  # coarser quantisation at the lower quality
+    assert "exif" not in low.info
+    drawn = recompressed(path)
+    assert drawn == recompressed(path)  # drawn by the file's name: the same copy, so the same cached features
+    quantisation = sum(Image.open(io.BytesIO(drawn)).quantization[0])
+    lowest, highest = (sum(Image.open(io.BytesIO(recompressed(path, q))).quantization[0]) for q in RECOMPRESSED_QUALITY)
+    assert highest <= quantisation <= lowest

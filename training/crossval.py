@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from skinfindings.data.manifest import Manifest, Record, read_manifest
 from skinfindings.data.splits import grouped_folds
@@ -42,7 +43,7 @@ from skinfindings.training import config as config_module
 from skinfindings.training.calibrate import fit_platt, operating_points
 from skinfindings.training.metrics import MIN_NEGATIVES, MIN_POSITIVES, per_finding_auroc
 from skinfindings.training.predictions import Predictions, write_predictions
-from skinfindings.training.probe import Probe, fit_probe, fold_into_head, probe_features
+from skinfindings.training.probe import Probe, fit_probe, fold_into_head, probe_features, recompressed
 from skinfindings.training.tail import FeatureCache, Split, TailConfig, tail_logits, train_tail
 
 SOURCES = ("real", "composites", "synthetic", "faces")
@@ -67,6 +68,9 @@ class CrossValConfig:
     init: str = "pretrained"  # "pretrained" (the architecture's verified weights) or a checkpoint .json (tail only)
     input_size: int = 224
     probe_c: float = 0.003  # inverse L2 strength of the probe's logistic regressions (standardised features)
+    # The probe also trains on each photo re-saved as a lower-quality JPEG (training/probe.py ``recompressed``), and
+    # its mirror image, with the photo's labels (docs/ablation.md, round 8).
+    recompressed_views: bool = False
     baseline_probe: bool = True  # also fit the reference linear probe on the same folds: OUT/oof-probe*.csv
     cut: int = 7  # frozen, cached stages (Lite0: all but the last stage and the head)
     views: int = 2  # augmented views cached per photo
@@ -270,6 +274,10 @@ class ProbeRecipe(Recipe):
         self.arch, self.input_size = arch or config.arch, input_size or config.input_size
         self.c = c if c is not None else config.probe_c
         self.features, self.origin = probe_features(self.arch, self.input_size, pool.paths)
+        if config.recompressed_views:  # views 2 and 3: only training rows read them; scoring reads view 0
+            copies = [recompressed(path) for path in tqdm(pool.paths, desc="recompressed copies")]
+            self.features = np.concatenate([self.features, probe_features(self.arch, self.input_size, copies)[0]],
+                                           axis=1)
         spec = architecture(self.arch)
         self.mean, self.std = list(spec.mean), list(spec.std)
         self.probe: Probe | None = None
@@ -309,6 +317,11 @@ def trained_rows(pool: Pool) -> np.ndarray:
     return pool.fold != SYNTHETIC_TEST
 
 
+def fold_training_rows(pool: Pool, fold: int, trained_sources=(REAL, COMPOSITES, SYNTHETIC, FACES)) -> np.ndarray:
+    """The rows the model that scores ``fold`` trains on: every trained row of the other folds (and train-only rows)."""
+    return np.flatnonzero(np.isin(pool.source, trained_sources) & trained_rows(pool) & (pool.fold != fold))
+
+
 def out_of_fold_logits(recipe: Recipe, pool: Pool, config: CrossValConfig,
                        trained_sources=(REAL, COMPOSITES, SYNTHETIC, FACES)) -> tuple[np.ndarray, list]:
     """Logits for every held-out row (real photos, faces, composites) from the fold model that never saw its
@@ -321,7 +334,7 @@ def out_of_fold_logits(recipe: Recipe, pool: Pool, config: CrossValConfig,
     fold_free = not np.any(trains & (pool.fold >= 0))
     synthetic_auroc = []
     for fold in range(1 if fold_free else config.folds):
-        rows = np.flatnonzero(trains & (pool.fold != fold))
+        rows = fold_training_rows(pool, fold, trained_sources)
         recipe.fit(rows, config.seed + fold)
         scored = np.flatnonzero(pool.fold >= 0) if fold_free else np.flatnonzero(pool.fold == fold)
         logits[scored] = recipe.logits(scored)

@@ -25,6 +25,8 @@ the pixels alone costs only the (fast) preparation again.
 from __future__ import annotations
 
 import hashlib
+import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +95,10 @@ class _CachedFeatures:
         views = [self._from_maps(self._maps(batch)) for batch in (tensors, torch.flip(tensors, dims=[3]))]
         return torch.stack(views, dim=1).numpy()  # (n, 2 views, ...)
 
-    def of(self, photos: list[str] | list[np.ndarray], progress: bool = True) -> np.ndarray:
+    def of(self, photos: list[str] | list[bytes] | list[np.ndarray], progress: bool = True) -> np.ndarray:
         """Features for each photo as ``prepare_photo`` gives it, computing only what the cache lacks. ``photos``:
-        paths, or the photos already prepared at this input size (``prepared``: several caches, one preparation)."""
+        paths or encoded files, or the photos already prepared at this input size (``prepared``: several caches,
+        one preparation)."""
         self.cache.mkdir(parents=True, exist_ok=True)
         out: list[np.ndarray | None] = [None] * len(photos)
         pending: list[tuple[int, np.ndarray, Path]] = []
@@ -167,7 +170,26 @@ def select(features: np.ndarray, pooling: str) -> np.ndarray:
     return features[..., :half] if pooling == "avg" else features
 
 
-def probe_features(arch: str, input_size: int, paths: list[str]) -> tuple[np.ndarray, dict]:
+# The JPEG quality a training photo's recompressed copy is saved at is drawn from this range (docs/ablation.md,
+# round 8): messaging apps and e-mail re-save phone photos at about 70-85, some far lower.
+RECOMPRESSED_QUALITY = (30, 90)
+
+
+def recompressed(photo: str, quality: int | None = None) -> bytes:
+    """The photo decoded as the app decodes it and re-saved as a JPEG, at ``quality`` or at one drawn from
+    ``RECOMPRESSED_QUALITY`` by the file's name (the same copy every run): what a messaging app or an e-mail client
+    makes of a phone photo before it reaches the clinic."""
+    from skinfindings.data.photo import load_photo
+
+    if quality is None:
+        rng = np.random.default_rng(zlib.crc32(Path(photo).name.encode()))
+        quality = int(rng.integers(RECOMPRESSED_QUALITY[0], RECOMPRESSED_QUALITY[1] + 1))
+    buffer = io.BytesIO()
+    load_photo(photo).convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def probe_features(arch: str, input_size: int, paths: list[str] | list[bytes]) -> tuple[np.ndarray, dict]:
     """(n, 2 views, width) features in the order the architecture's classifier reads them, and the weights'
     provenance: the last map's pooled features, then the earlier block's if the architecture reads one, then the
     colour statistics if it reads them."""
@@ -183,7 +205,7 @@ def probe_features(arch: str, input_size: int, paths: list[str]) -> tuple[np.nda
     return np.concatenate(parts, axis=2), last.origin
 
 
-def prepared(paths: list[str], input_size: int, progress: bool = True) -> list[np.ndarray]:
+def prepared(paths: list[str] | list[bytes], input_size: int, progress: bool = True) -> list[np.ndarray]:
     """Each photo as ``prepare_photo`` gives it to the model (224 px: 150 kB each)."""
     bar = tqdm(paths, desc=f"{input_size}px photos", disable=not progress)
     return [prepare_photo(path, input_size)[0] for path in bar]
