@@ -141,7 +141,7 @@ def test_the_probe_and_the_trained_tail_see_the_same_folds(sources, tmp_path, mo
     """The baseline probe is fitted on exactly the rows each candidate trains on, fold by fold."""
     seen = {"probe": [], "tail": []}
     real_fit, real_train = crossval.fit_probe, crossval.train_tail
-    monkeypatch.setattr(crossval, "fit_probe", lambda f, y, w, c: seen["probe"].append(len(y)) or real_fit(f, y, w, c))
+    monkeypatch.setattr(crossval, "fit_probe", lambda f, y, *a: seen["probe"].append(len(y)) or real_fit(f, y, *a))
     monkeypatch.setattr(crossval, "train_tail", lambda split, cache, rows, *a, **k: seen["tail"].append(len(rows))
                         or real_train(split, cache, rows, *a, **k))
     config = _config(sources, tmp_path / "run", baseline_probe=True, report=False, final=False)
@@ -190,10 +190,10 @@ def test_recompressed_copies_train_the_probe_and_only_the_training_rows_copies_a
     and a fold model never reads the copies of the photos it scores."""
     monkeypatch.chdir(tmp_path)  # the feature caches of this small input size stay in the test's folder
     config = _config(sources, tmp_path / "run", recipe="probe", arch="efficientnet_lite0_avgmax",
-                     recompressed_views=True, report=False, final=False)
+                     recompressed_quality=[30, 90], report=False, final=False)
     pool = crossval.build_pool(config)
     recipe = crossval.ProbeRecipe(pool, config)
-    plain = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_views=False))
+    plain = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_quality=[]))
     assert recipe.features.shape[1] == 4 and plain.features.shape[1] == 2
     np.testing.assert_array_equal(recipe.features[:, :2], plain.features)
     assert not np.allclose(recipe.features[:, 2], recipe.features[:, 0])  # the copy is not the photo
@@ -206,3 +206,8 @@ def test_recompressed_copies_train_the_probe_and_only_the_training_rows_copies_a
     np.testing.assert_allclose(recipe.logits(held), before)
     plain.fit(train, 0)
     assert not np.allclose(plain.logits(held), before)  # the copies changed what the probe learnt
+    unweighted = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_weight=0.0))
+    unweighted.fit(train, 0)  # copies at weight 0 teach nothing (only the standardisation still sees them)
+    half = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_weight=0.5))
+    half.fit(train, 0)
+    assert not np.allclose(half.logits(held), before) and not np.allclose(half.logits(held), unweighted.logits(held))

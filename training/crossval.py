@@ -68,9 +68,11 @@ class CrossValConfig:
     init: str = "pretrained"  # "pretrained" (the architecture's verified weights) or a checkpoint .json (tail only)
     input_size: int = 224
     probe_c: float = 0.003  # inverse L2 strength of the probe's logistic regressions (standardised features)
-    # The probe also trains on each photo re-saved as a lower-quality JPEG (training/probe.py ``recompressed``), and
-    # its mirror image, with the photo's labels (docs/ablation.md, round 8).
-    recompressed_views: bool = False
+    # The probe also trains on each photo re-saved as a JPEG at a quality drawn from this range (training/probe.py
+    # ``recompressed``), and its mirror image, with the photo's labels and its weight times recompressed_weight
+    # (docs/ablation.md, rounds 8 and 9). Empty: no copies.
+    recompressed_quality: list[int] = field(default_factory=list)
+    recompressed_weight: float = 1.0
     baseline_probe: bool = True  # also fit the reference linear probe on the same folds: OUT/oof-probe*.csv
     cut: int = 7  # frozen, cached stages (Lite0: all but the last stage and the head)
     views: int = 2  # augmented views cached per photo
@@ -274,17 +276,20 @@ class ProbeRecipe(Recipe):
         self.arch, self.input_size = arch or config.arch, input_size or config.input_size
         self.c = c if c is not None else config.probe_c
         self.features, self.origin = probe_features(self.arch, self.input_size, pool.paths)
-        if config.recompressed_views:  # views 2 and 3: only training rows read them; scoring reads view 0
-            copies = [recompressed(path) for path in tqdm(pool.paths, desc="recompressed copies")]
+        self.view_weights = None
+        if config.recompressed_quality:  # views 2 and 3: only training rows read them; scoring reads view 0
+            quality = tuple(config.recompressed_quality)
+            copies = [recompressed(path, quality) for path in tqdm(pool.paths, desc="recompressed copies")]
             self.features = np.concatenate([self.features, probe_features(self.arch, self.input_size, copies)[0]],
                                            axis=1)
+            self.view_weights = np.array([1, 1, config.recompressed_weight, config.recompressed_weight])
         spec = architecture(self.arch)
         self.mean, self.std = list(spec.mean), list(spec.std)
         self.probe: Probe | None = None
 
     def fit(self, rows: np.ndarray, seed: int) -> None:  # deterministic: the seed has nothing to draw
         weights = draw_weights(self.pool, rows, self.config.source_weights)
-        self.probe = fit_probe(self.features[rows], self.pool.labels[rows], weights, self.c)
+        self.probe = fit_probe(self.features[rows], self.pool.labels[rows], weights, self.c, self.view_weights)
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         return self.probe.logits(self.features[rows, 0])  # view 0: the photo as the Predictor sees it

@@ -175,15 +175,15 @@ def select(features: np.ndarray, pooling: str) -> np.ndarray:
 RECOMPRESSED_QUALITY = (30, 90)
 
 
-def recompressed(photo: str, quality: int | None = None) -> bytes:
-    """The photo decoded as the app decodes it and re-saved as a JPEG, at ``quality`` or at one drawn from
-    ``RECOMPRESSED_QUALITY`` by the file's name (the same copy every run): what a messaging app or an e-mail client
-    makes of a phone photo before it reaches the clinic."""
+def recompressed(photo: str, quality: int | tuple[int, int] = RECOMPRESSED_QUALITY) -> bytes:
+    """The photo decoded as the app decodes it and re-saved as a JPEG, at ``quality`` or at one drawn from that
+    range by the file's name (the same copy every run): what a messaging app or an e-mail client makes of a phone
+    photo before it reaches the clinic."""
     from skinfindings.data.photo import load_photo
 
-    if quality is None:
+    if isinstance(quality, (tuple, list)):
         rng = np.random.default_rng(zlib.crc32(Path(photo).name.encode()))
-        quality = int(rng.integers(RECOMPRESSED_QUALITY[0], RECOMPRESSED_QUALITY[1] + 1))
+        quality = int(rng.integers(quality[0], quality[1] + 1))
     buffer = io.BytesIO()
     load_photo(photo).convert("RGB").save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -224,10 +224,12 @@ class Probe:
         return ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float | np.ndarray) -> Probe:
-    """``features`` (n, views, F): every view trains with its photo's labels and weight; NaN labels are left out
-    of that finding's fit. ``c``: one strength for every finding, or one per finding. Balanced classes (the
-    findings are rare); calibration comes after, on held-out rows."""
+def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float | np.ndarray,
+              view_weights: np.ndarray | None = None) -> Probe:
+    """``features`` (n, views, F): every view trains with its photo's labels and weight (times its
+    ``view_weights`` entry, if given); NaN labels are left out of that finding's fit. ``c``: one strength for every
+    finding, or one per finding. Balanced classes (the findings are rare); calibration comes after, on held-out
+    rows."""
     from sklearn.linear_model import LogisticRegression
 
     n, views, width = features.shape
@@ -235,6 +237,8 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: 
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     x = (x - mean) / scale
     y_all, w_all = np.repeat(labels, views, axis=0), np.repeat(weights, views)
+    if view_weights is not None:
+        w_all = w_all * np.tile(view_weights, n)
     coef, intercept = np.zeros((len(FINDINGS), width)), np.zeros(len(FINDINGS))
     strengths = np.broadcast_to(np.asarray(c, float), (len(FINDINGS),))
     for i in range(len(FINDINGS)):
