@@ -272,9 +272,10 @@ class RecompressedFaces:
         self.copies = [recompressed(pool.paths[i], quality) for i in self.rows]
         self.features: dict[tuple[str, int], np.ndarray] = {}
 
-    def share(self, recipe: crossval.ProbeRecipe, pool: crossval.Pool, config: CrossValConfig) -> float:
-        """Share at or above a rule-out point for crusting or pustules: each copy scored by the fold model that never
-        saw its person, calibrated as that fold's photos are (on the other folds' photos as they are)."""
+    def share(self, recipe: crossval.ProbeRecipe, pool: crossval.Pool, config: CrossValConfig) -> dict[str, float]:
+        """Shares at or above a rule-out point ("possible_or_likely") and a rule-in point ("likely") for crusting or
+        pustules: each copy scored by the fold model that never saw its person, calibrated as that fold's photos are
+        (on the other folds' photos as they are)."""
         key = (recipe.arch, recipe.input_size)
         if key not in self.features:  # the same copies for every fold seed
             self.features[key] = probe_features(recipe.arch, recipe.input_size, self.copies)[0][:, 0]
@@ -285,14 +286,15 @@ class RecompressedFaces:
             mine = np.flatnonzero(pool.fold == fold)
             logits[mine] = recipe.logits(mine)
             copies[pool.fold[self.rows] == fold] = recipe.probe.logits(self.features[key][pool.fold[self.rows] == fold])
-        reached = np.zeros(len(self.rows), bool)
+        possible, likely = np.zeros(len(self.rows), bool), np.zeros(len(self.rows), bool)
         for fold in range(config.folds):
             others = np.flatnonzero((pool.fold >= 0) & (pool.fold != fold))
             calibration = crossval.fit_calibration(pool, logits, others, config)
             mine = pool.fold[self.rows] == fold
-            probabilities = calibration.probabilities(copies[mine])
-            reached[mine] = np.any(probabilities[:, ESCALATING] >= calibration.rule_out[ESCALATING], axis=1)
-        return float(reached.mean())
+            probabilities = calibration.probabilities(copies[mine])[:, ESCALATING]
+            possible[mine] = np.any(probabilities >= calibration.rule_out[ESCALATING], axis=1)
+            likely[mine] = np.any(probabilities >= calibration.rule_in[ESCALATING], axis=1)
+        return {"possible_or_likely": float(possible.mean()), "likely": float(likely.mean())}
 
 
 def recipe_config(base: CrossValConfig, candidate: Candidate) -> CrossValConfig:
@@ -312,14 +314,16 @@ def run(args: argparse.Namespace) -> dict:
     assert all(p.paths == first.paths for p in pools.values()), "the pool's photos must not depend on the fold seed"
     results = []
     chosen = candidates(args.probes, args.tail, args.challengers)
-    faces = RecompressedFaces(first) if args.round >= 8 else None
+    faces = RecompressedFaces(first, args.recompressed_faces_quality) if args.round >= 8 else None
     for candidate in chosen:
         recipe = make_recipe(first, recipe_config(base, candidate))
         for seed, pool in pools.items():
             config = dataclasses.replace(recipe_config(base, candidate), seed=seed)
             results.append({"recipe": candidate.name, "fold_seed": seed, **measure(recipe, pool, config)})
             if faces is not None:
-                results[-1]["faces"]["recompressed"] = faces.share(recipe, pool, config)
+                shares = faces.share(recipe, pool, config)
+                results[-1]["faces"]["recompressed"] = shares["possible_or_likely"]
+                results[-1]["faces"]["recompressed likely"] = shares["likely"]
             if isinstance(recipe, NestedCProbe):  # what each fold chose, and nothing kept for the next seed
                 results[-1]["chosen_c"], recipe.chosen = recipe.chosen, []
             print(json.dumps({k: results[-1][k] for k in ("recipe", "fold_seed", "mean5", "score")}), flush=True)
@@ -339,6 +343,7 @@ def spread(rows: list[dict]) -> dict:
     columns["faces likely"] = [r["faces"]["likely"] for r in rows]
     if all("recompressed" in r["faces"] for r in rows):
         columns["faces recompressed"] = [r["faces"]["recompressed"] for r in rows]
+        columns["faces recompressed likely"] = [r["faces"]["recompressed likely"] for r in rows]
     columns["score"] = [r["score"] for r in rows]
     return {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
             for k, v in columns.items()}
@@ -378,17 +383,19 @@ def decide_on_recompressed(summary: dict, incumbent: str) -> str:
     best = min(kept, key=lambda n: summary[n]["faces recompressed"]["mean"], default=None)
     if best is not None and held["faces recompressed"]["mean"] - summary[best]["faces recompressed"]["mean"] > needed:
         return f"{best} replaces {incumbent}: {said(best)}"
-    return f"{incumbent} stays: " + "; ".join(said(n) for n in challengers)
+    return f"{incumbent} stays: " + ("; ".join(said(n) for n in challengers) or "no challenger measured")
 
 
 def table(rule: str, results: list[dict], summary: dict, verdict: str) -> str:
     recompressed = all("recompressed" in r["faces"] for r in results)  # round 8 on
     header = ("| recipe | fold seed | erythema | crusting | hyperpig. | milia (comp.) | pustules (comp.) | "
-              "faces possible | faces likely | " + ("faces recompressed | " if recompressed else "") + "score |")
-    lines = [rule, "", header, "|" + "---|" * (11 if recompressed else 10)]
+              "faces possible | faces likely | "
+              + ("faces recompressed possible | faces recompressed likely | " if recompressed else "") + "score |")
+    lines = [rule, "", header, "|" + "---|" * (12 if recompressed else 10)]
     for r in results:
         numbers = ([r[s][f] for s, f in FINDING_COLUMNS] + [r["faces"]["possible_or_likely"], r["faces"]["likely"]]
-                   + ([r["faces"]["recompressed"]] if recompressed else []) + [r["score"]])
+                   + ([r["faces"]["recompressed"], r["faces"]["recompressed likely"]] if recompressed else [])
+                   + [r["score"]])
         lines.append(f"| {r['recipe']} | {r['fold_seed']} | " + " | ".join(f"{x:.3f}" for x in numbers) + " |")
     for name, columns in summary.items():
         lines.append(f"| **{name}: mean ± sd** | | "
@@ -413,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
                              "round 7: the probe also given the input's colour statistics; "
                              "rounds 8 and 9: the probe also trained on recompressed copies of its photos")
     parser.add_argument("--round", type=int, choices=sorted(RULES), default=2, help="the rule the results print")
+    parser.add_argument("--recompressed-faces-quality", type=int, default=RECOMPRESSED_FACES_QUALITY,
+                        help="rounds 8 on: the JPEG quality the ordinary faces are re-saved at for their measure")
     parser.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
