@@ -28,6 +28,11 @@ UNCERTAINTY = (
 )
 MAX_DAY = trends.RULES.max_day  # one range for every tab
 DAY_HELP = f"A whole number from 0 (the day of the treatment) to {MAX_DAY}; leave empty if not sure."
+# Ordinary faces re-saved at JPEG quality 50 reach a "possible" crust or pustule about 2.5 times as often as the
+# photos as taken (docs/ablation.md, round 8).
+PHOTO_TIP = ("Use the photo as your phone's camera took it, not a copy sent through a messaging app or a screenshot: "
+             "those are saved again at a lower quality, and the model then more often mistakes ordinary skin for "
+             "a possible crust or spot.")
 
 
 @dataclass
@@ -277,6 +282,7 @@ def build(predictor, inbox: privacy.UploadInbox, notice: gr.HTML) -> None:
                     buttons=[],
                     elem_id="sf-photo",
                 )
+                gr.Markdown(PHOTO_TIP, elem_id="sf-photo-tip")
                 procedure = gr.Dropdown(
                     guidance.procedure_choices(),
                     value=guidance.UNKNOWN_PROCEDURE,

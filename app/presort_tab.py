@@ -115,7 +115,9 @@ def build(predictor) -> None:
         gr.Markdown(
             "Sort many photos by priority: red flags first, then likely pustules or crusting and findings rising "
             "or later than expected, then possible ones and photos that could not be assessed, then the rest. "
-            "For larger sets use `skinfindings sort`."
+            "For larger sets use `skinfindings sort`. Photos forwarded through a messaging app or e-mail are saved "
+            "again at a lower quality, and the model then names a possible crust or pustule on ordinary skin more "
+            "often: ask for the originals where you can."
         )
         files = gr.File(
             label="Photos or a .zip of photos; optionally a .csv of file,patient,day and a .csv of name,red_flags",

@@ -158,6 +158,7 @@ def choose_procedure(page, label: str) -> None:
 def test_photo_gives_findings_guidance_heatmaps_and_the_provider_notice(page, files):
     notice = page.locator("#sf-provider-notice")
     assert "See your provider" in notice.inner_text() and "Model:" in notice.inner_text()
+    assert "messaging app" in page.locator("#sf-photo-tip").inner_text()  # re-saved copies raise false alarms
     choose_procedure(page, "Microneedling")
     page.locator("#sf-days input, #sf-days textarea").first.fill("10")
     check_photo(page, files["photo"])
