@@ -171,7 +171,7 @@ def select(features: np.ndarray, pooling: str) -> np.ndarray:
 
 
 # The JPEG quality a training photo's recompressed copy is saved at is drawn from this range (docs/ablation.md,
-# round 8): messaging apps and e-mail re-save phone photos at about 70-85, some far lower.
+# round 8: a photo forwarded through a messaging app or e-mail may reach the clinic re-saved at a lower quality).
 RECOMPRESSED_QUALITY = (30, 90)
 
 
@@ -189,26 +189,26 @@ def recompressed(photo: str, quality: int | tuple[int, int] = RECOMPRESSED_QUALI
     return buffer.getvalue()
 
 
-def probe_features(arch: str, input_size: int, paths: list[str] | list[bytes]) -> tuple[np.ndarray, dict]:
+def probe_features(arch: str, input_size: int, photos: list[str] | list[bytes]) -> tuple[np.ndarray, dict]:
     """(n, 2 views, width) features in the order the architecture's classifier reads them, and the weights'
     provenance: the last map's pooled features, then the earlier block's if the architecture reads one, then the
     colour statistics if it reads them."""
     backbone, pooling, block, colour = probe_layout(arch)
     if block is not None or colour:  # several caches: decode and prepare each photo once for all of them
-        paths = prepared(paths, input_size)
+        photos = prepared(photos, input_size)
     last = PooledFeatures(backbone, input_size)
-    parts = [select(last.of(paths), pooling)]
+    parts = [select(last.of(photos), pooling)]
     if block is not None:
-        parts.append(BlockFeatures(backbone, input_size, block).of(paths))
+        parts.append(BlockFeatures(backbone, input_size, block).of(photos))
     if colour:
-        parts.append(ColourFeatures(backbone, input_size).of(paths))
+        parts.append(ColourFeatures(backbone, input_size).of(photos))
     return np.concatenate(parts, axis=2), last.origin
 
 
-def prepared(paths: list[str] | list[bytes], input_size: int, progress: bool = True) -> list[np.ndarray]:
-    """Each photo as ``prepare_photo`` gives it to the model (224 px: 150 kB each)."""
-    bar = tqdm(paths, desc=f"{input_size}px photos", disable=not progress)
-    return [prepare_photo(path, input_size)[0] for path in bar]
+def prepared(photos: list[str] | list[bytes], input_size: int, progress: bool = True) -> list[np.ndarray]:
+    """Each photo (a path or an encoded file) as ``prepare_photo`` gives it to the model (224 px: 150 kB each)."""
+    bar = tqdm(photos, desc=f"{input_size}px photos", disable=not progress)
+    return [prepare_photo(photo, input_size)[0] for photo in bar]
 
 
 @dataclass
