@@ -216,19 +216,21 @@ def test_recompressed_copies_train_the_probe_and_only_the_training_rows_copies_a
 def test_the_recompressed_faces_measure_scores_each_persons_copies_out_of_fold(sources, tmp_path, monkeypatch):
     """Round 8's measure: the faces without labelled crusting or pustules, re-saved, each scored by the fold model
     that never saw its person; the table then shows both shares."""
-    from skinfindings.training.recipe_spread import RecompressedFaces, spread, table
+    from skinfindings.training.recipe_spread import RecompressedFaces, real_flagged_table, spread, table
 
     monkeypatch.chdir(tmp_path)
     config = _config(sources, tmp_path / "run", recipe="probe", arch="efficientnet_lite0_avgmax", report=False,
                      final=False)
     pool = crossval.build_pool(config)
     faces = RecompressedFaces(pool, quality=50)
-    assert set(pool.source[faces.rows]) == {crossval.FACES} and len(faces.copies) == len(faces.rows) > 0
+    assert set(pool.source[faces.rows[faces.is_face]]) == {crossval.FACES} and len(faces.copies) == len(faces.rows)
+    assert set(pool.source[faces.rows[~faces.is_face]]) <= {crossval.REAL}
     recipe = crossval.ProbeRecipe(pool, config)
     fitted = []
     monkeypatch.setattr(recipe, "fit", lambda rows, seed, fit=recipe.fit: fitted.append(set(rows)) or fit(rows, seed))
     shares = faces.share(recipe, pool, config)
     assert 0 <= shares["likely"] <= shares["possible_or_likely"] <= 1
+    assert 0 <= shares["real_flagged"] <= 1 and 0 <= shares["real_flagged_recompressed"] <= 1
     for fold, rows in enumerate(fitted):  # no fold model trained on a person whose copies it scored
         scored = faces.rows[pool.fold[faces.rows] == fold]
         assert not {pool.records[i].group for i in rows} & {pool.records[i].group for i in scored}
@@ -238,3 +240,5 @@ def test_the_recompressed_faces_measure_scores_each_persons_copies_out_of_fold(s
                      "recompressed likely": shares["likely"]}}
     lines = table("rule", [row], {"probe": spread([row])}, "verdict").splitlines()
     assert "faces recompressed likely" in lines[2] and lines[4].count("|") == lines[2].count("|") == 13
+    row["real_flagged"] = {"as taken": shares["real_flagged"], "recompressed": shares["real_flagged_recompressed"]}
+    assert f"| probe | {shares['real_flagged']:.3f} ± 0.000 |" in real_flagged_table([row], 50)

@@ -264,18 +264,24 @@ def make_recipe(pool: crossval.Pool, config: CrossValConfig) -> crossval.Recipe:
 
 class RecompressedFaces:
     """The ordinary faces and crops without labelled crusting or pustules, each re-saved as a JPEG of one quality
-    (round 8's measure: what a messaging app makes of the photo of a face with nothing to report)."""
+    (round 8's measure: what a messaging app makes of the photo of a face with nothing to report); and, to see
+    whether re-saving also hides what must not be missed, the real photos with labelled crusting or pustules."""
 
     def __init__(self, pool: crossval.Pool, quality: int = RECOMPRESSED_FACES_QUALITY):
-        faces = (pool.source == crossval.FACES) & (pool.fold >= 0)
-        self.rows = np.flatnonzero(faces & ~np.any(pool.labels[:, ESCALATING] == 1, axis=1))
+        held_out = pool.fold >= 0
+        escalating = np.any(pool.labels[:, ESCALATING] == 1, axis=1)
+        faces = np.flatnonzero((pool.source == crossval.FACES) & held_out & ~escalating)
+        real = np.flatnonzero((pool.source == crossval.REAL) & held_out & escalating)
+        self.rows = np.concatenate([faces, real])
+        self.is_face = np.arange(len(self.rows)) < len(faces)
         self.copies = [recompressed(pool.paths[i], quality) for i in self.rows]
         self.features: dict[tuple[str, int], np.ndarray] = {}
 
     def share(self, recipe: crossval.ProbeRecipe, pool: crossval.Pool, config: CrossValConfig) -> dict[str, float]:
-        """Shares at or above a rule-out point ("possible_or_likely") and a rule-in point ("likely") for crusting or
-        pustules: each copy scored by the fold model that never saw its person, calibrated as that fold's photos are
-        (on the other folds' photos as they are)."""
+        """Shares of the faces' copies at or above a rule-out point ("possible_or_likely") and a rule-in point
+        ("likely") for crusting or pustules, and of the real photos with them at or above a rule-out point, as
+        taken ("real_flagged") and re-saved ("real_flagged_recompressed"): each scored by the fold model that never
+        saw the person or patient, calibrated as that fold's photos are (on the other folds' photos as taken)."""
         key = (recipe.arch, recipe.input_size)
         if key not in self.features:  # the same copies for every fold seed
             self.features[key] = probe_features(recipe.arch, recipe.input_size, self.copies)[0][:, 0]
@@ -286,15 +292,20 @@ class RecompressedFaces:
             mine = np.flatnonzero(pool.fold == fold)
             logits[mine] = recipe.logits(mine)
             copies[pool.fold[self.rows] == fold] = recipe.probe.logits(self.features[key][pool.fold[self.rows] == fold])
-        possible, likely = np.zeros(len(self.rows), bool), np.zeros(len(self.rows), bool)
+        possible, likely, as_taken = (np.zeros(len(self.rows), bool) for _ in range(3))
         for fold in range(config.folds):
             others = np.flatnonzero((pool.fold >= 0) & (pool.fold != fold))
             calibration = crossval.fit_calibration(pool, logits, others, config)
             mine = pool.fold[self.rows] == fold
+            rule_out, rule_in = calibration.rule_out[ESCALATING], calibration.rule_in[ESCALATING]
             probabilities = calibration.probabilities(copies[mine])[:, ESCALATING]
-            possible[mine] = np.any(probabilities >= calibration.rule_out[ESCALATING], axis=1)
-            likely[mine] = np.any(probabilities >= calibration.rule_in[ESCALATING], axis=1)
-        return {"possible_or_likely": float(possible.mean()), "likely": float(likely.mean())}
+            possible[mine] = np.any(probabilities >= rule_out, axis=1)
+            likely[mine] = np.any(probabilities >= rule_in, axis=1)
+            taken = calibration.probabilities(logits[self.rows[mine]])[:, ESCALATING]
+            as_taken[mine] = np.any(taken >= rule_out, axis=1)
+        face, real = self.is_face, ~self.is_face
+        return {"possible_or_likely": float(possible[face].mean()), "likely": float(likely[face].mean()),
+                "real_flagged": float(as_taken[real].mean()), "real_flagged_recompressed": float(possible[real].mean())}
 
 
 def recipe_config(base: CrossValConfig, candidate: Candidate) -> CrossValConfig:
@@ -324,6 +335,8 @@ def run(args: argparse.Namespace) -> dict:
                 shares = faces.share(recipe, pool, config)
                 results[-1]["faces"]["recompressed"] = shares["possible_or_likely"]
                 results[-1]["faces"]["recompressed likely"] = shares["likely"]
+                results[-1]["real_flagged"] = {"as taken": shares["real_flagged"],
+                                               "recompressed": shares["real_flagged_recompressed"]}
             if isinstance(recipe, NestedCProbe):  # what each fold chose, and nothing kept for the next seed
                 results[-1]["chosen_c"], recipe.chosen = recipe.chosen, []
             print(json.dumps({k: results[-1][k] for k in ("recipe", "fold_seed", "mean5", "score")}), flush=True)
@@ -332,7 +345,8 @@ def run(args: argparse.Namespace) -> dict:
     verdict = (decide_on_recompressed if faces is not None else decide)(summary, chosen[0].name)
     (out / "results.json").write_text(json.dumps({"rule": RULES[args.round], "results": results, "summary": summary,
                                                   "verdict": verdict}, indent=2) + "\n")
-    (out / "results.md").write_text(table(RULES[args.round], results, summary, verdict))
+    (out / "results.md").write_text(table(RULES[args.round], results, summary, verdict)
+                                    + (real_flagged_table(results, args.recompressed_faces_quality) if faces else ""))
     return {"summary": summary, "verdict": verdict}
 
 
@@ -362,6 +376,21 @@ def decide(summary: dict, incumbent: str) -> str:
         return f"{name} replaces {incumbent}: {best['mean']:.3f} vs {held['mean']:.3f} (margin {margin:.3f})"
     return (f"{incumbent} stays: the best challenger, {name}, {best['mean']:.3f} vs {held['mean']:.3f} "
             f"(needed more than +{margin:.3f})")
+
+
+def real_flagged_table(results: list[dict], quality: int) -> str:
+    """Rounds 8 on: the real photos with labelled crusting or pustules told "soon" or given one to watch (at a rule-out
+    point for either), as taken and re-saved, mean ± sd over fold seeds per recipe (not part of any rule)."""
+    lines = ["", f"Real photos with labelled crusting or pustules at a rule-out point for either, as taken and "
+             f"re-saved as a JPEG at quality {quality} (mean ± sd over fold seeds):", "",
+             "| recipe | as taken | re-saved |", "|---|---|---|"]
+    for name in dict.fromkeys(r["recipe"] for r in results):
+        cells = []
+        for kind in ("as taken", "recompressed"):
+            values = [r["real_flagged"][kind] for r in results if r["recipe"] == name]
+            cells.append(f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def decide_on_recompressed(summary: dict, incumbent: str) -> str:
