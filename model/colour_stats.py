@@ -1,8 +1,9 @@
 """Twelve colour statistics of a photo as the model sees it, in CIELAB, for the probe to read beside the backbone's
 features (docs/ablation.md, round 7).
 
-Erythema is redness and hyperpigmentation darkening, each against the surrounding skin; an ImageNet backbone is
-trained with colour augmentation to be partly blind to such shifts. CIELAB separates lightness (L*) from the
+Erythema is redness and hyperpigmentation darkening, each against the surrounding skin; an ImageNet backbone,
+trained with colour augmentation, may be partly blind to such shifts (round 7 found that these statistics add little
+to its features, so they are not in the shipped model). CIELAB separates lightness (L*) from the
 red-green (a*) and yellow-blue (b*) axes, and skin redness moves a* (Weatherall and Coombs, J Invest Dermatol 1992,
 99:468, measured skin colour in CIELAB). Per channel: the mean, the spread, and the means of the
 highest and lowest tenth of positions (a red or dark patch moves its tail before it moves the mean).
