@@ -211,6 +211,13 @@ def test_recompressed_copies_train_the_probe_and_only_the_training_rows_copies_a
     half = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_weight=0.5))
     half.fit(train, 0)
     assert not np.allclose(half.logits(held), before) and not np.allclose(half.logits(held), unweighted.logits(held))
+    faces_only = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_sources=["faces"]))
+    weights = faces_only.view_weights
+    faces = pool.source == crossval.FACES
+    assert (weights[faces, 2:] == 1).all() and (weights[~faces, 2:] == 0).all() and (weights[:, :2] == 1).all()
+    faces_only.fit(train, 0)  # the faces' copies teach: neither the plain probe nor the one on every copy
+    assert not np.allclose(faces_only.logits(held), plain.logits(held))
+    assert not np.allclose(faces_only.logits(held), before)
 
 
 def test_the_recompressed_faces_measure_scores_each_persons_copies_out_of_fold(sources, tmp_path, monkeypatch):

@@ -156,3 +156,18 @@ def test_a_recompressed_copy_is_a_metadata_free_jpeg_of_its_quality_the_same_eve
     quantisation = sum(Image.open(io.BytesIO(drawn)).quantization[0])
     lowest, highest = (sum(Image.open(io.BytesIO(recompressed(path, q))).quantization[0]) for q in RECOMPRESSED_QUALITY)
     assert highest <= quantisation <= lowest
+
+
+def test_round_10_drops_a_challenger_that_misses_re_saved_crusts():
+    from skinfindings.training.recipe_spread import decide_guarding_real
+
+    def summary(recompressed, score, sd=0.01):
+        return {"faces recompressed": {"mean": recompressed, "sd": sd}, "score": {"mean": score, "sd": sd}}
+
+    def rows(name, flagged):
+        return [{"recipe": name, "real_flagged": {"as taken": 0.93, "recompressed": flagged}}] * 2
+
+    summaries = {"pick": summary(0.33, 0.750), "new": summary(0.15, 0.750)}
+    assert decide_guarding_real(summaries, rows("pick", 0.92) + rows("new", 0.90), "pick").startswith("new replaces")
+    blind = decide_guarding_real(summaries, rows("pick", 0.92) + rows("new", 0.80), "pick")
+    assert blind.startswith("pick stays") and "new misses re-saved crusts" in blind

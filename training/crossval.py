@@ -70,9 +70,11 @@ class CrossValConfig:
     probe_c: float = 0.003  # inverse L2 strength of the probe's logistic regressions (standardised features)
     # The probe also trains on each photo re-saved as a JPEG at a quality drawn from this range (training/probe.py
     # ``recompressed``), and its mirror image, with the photo's labels and its weight times recompressed_weight
-    # (docs/ablation.md, rounds 8 and 9). Empty: no copies.
+    # (docs/ablation.md, rounds 8-10). Empty: no copies. recompressed_sources: only these sources' copies train
+    # (names from SOURCES; empty: every source's).
     recompressed_quality: list[int] = field(default_factory=list)
     recompressed_weight: float = 1.0
+    recompressed_sources: list[str] = field(default_factory=list)
     baseline_probe: bool = True  # also fit the reference linear probe on the same folds: OUT/oof-probe*.csv
     cut: int = 7  # frozen, cached stages (Lite0: all but the last stage and the head)
     views: int = 2  # augmented views cached per photo
@@ -282,14 +284,17 @@ class ProbeRecipe(Recipe):
             copies = [recompressed(path, quality) for path in tqdm(pool.paths, desc="recompressed copies")]
             self.features = np.concatenate([self.features, probe_features(self.arch, self.input_size, copies)[0]],
                                            axis=1)
-            self.view_weights = np.array([1, 1, config.recompressed_weight, config.recompressed_weight])
+            sources = [SOURCES.index(name) for name in config.recompressed_sources] or list(range(len(SOURCES)))
+            copy = np.where(np.isin(pool.source, sources), config.recompressed_weight, 0.0)
+            self.view_weights = np.stack([np.ones_like(copy), np.ones_like(copy), copy, copy], axis=1)  # (n, views)
         spec = architecture(self.arch)
         self.mean, self.std = list(spec.mean), list(spec.std)
         self.probe: Probe | None = None
 
     def fit(self, rows: np.ndarray, seed: int) -> None:  # deterministic: the seed has nothing to draw
         weights = draw_weights(self.pool, rows, self.config.source_weights)
-        self.probe = fit_probe(self.features[rows], self.pool.labels[rows], weights, self.c, self.view_weights)
+        view_weights = None if self.view_weights is None else self.view_weights[rows]
+        self.probe = fit_probe(self.features[rows], self.pool.labels[rows], weights, self.c, view_weights)
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         return self.probe.logits(self.features[rows, 0])  # view 0: the photo as the Predictor sees it

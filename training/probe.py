@@ -227,7 +227,8 @@ class Probe:
 def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float | np.ndarray,
               view_weights: np.ndarray | None = None) -> Probe:
     """``features`` (n, views, F): every view trains with its photo's labels and weight (times its
-    ``view_weights`` entry, if given); NaN labels are left out of that finding's fit. ``c``: one strength for every
+    ``view_weights`` entry, if given: one per view, or one per photo and view); NaN labels are left out of that
+    finding's fit. ``c``: one strength for every
     finding, or one per finding. Balanced classes (the findings are rare); calibration comes after, on held-out
     rows."""
     from sklearn.linear_model import LogisticRegression
@@ -238,7 +239,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: 
     x = (x - mean) / scale
     y_all, w_all = np.repeat(labels, views, axis=0), np.repeat(weights, views)
     if view_weights is not None:
-        w_all = w_all * np.tile(view_weights, n)
+        w_all = w_all * (np.tile(view_weights, n) if view_weights.ndim == 1 else view_weights.reshape(n * views))
     coef, intercept = np.zeros((len(FINDINGS), width)), np.zeros(len(FINDINGS))
     strengths = np.broadcast_to(np.asarray(c, float), (len(FINDINGS),))
     for i in range(len(FINDINGS)):
