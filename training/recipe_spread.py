@@ -199,8 +199,8 @@ def parse_probe(text: str) -> Candidate:
 
 # A challenger named after an architecture suffix is the probe on the first probe's architecture with that suffix.
 SUFFIX_CHALLENGERS = ("block2", "block4", "colour")
-# The probe also trained on recompressed copies:
-# (quality range, weight of a copy, the sources whose copies train: empty for all), rounds 8-10.
+# The probe also trained on recompressed copies, rounds 8-10: (quality range, weight of a copy, the sources whose
+# copies train; empty: every source's).
 RECOMPRESSED_CHALLENGERS = {"recompressed": ((30, 90), 1.0, ()), "recompressed-mild": ((60, 95), 1.0, ()),
                             "recompressed-half": ((30, 90), 0.5, ()), "recompressed-faces": ((30, 90), 1.0, ("faces",))}
 CHALLENGERS = ("nested-c", "attention", *SUFFIX_CHALLENGERS, *RECOMPRESSED_CHALLENGERS)
