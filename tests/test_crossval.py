@@ -207,7 +207,8 @@ def test_recompressed_copies_train_the_probe_and_only_the_training_rows_copies_a
     plain.fit(train, 0)
     assert not np.allclose(plain.logits(held), before)  # the copies changed what the probe learnt
     unweighted = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_weight=0.0))
-    unweighted.fit(train, 0)  # copies at weight 0 teach nothing (only the standardisation still sees them)
+    unweighted.fit(train, 0)  # copies at weight 0 teach nothing, nor move the standardisation
+    np.testing.assert_allclose(unweighted.logits(held), plain.logits(held), rtol=1e-6, atol=1e-6)
     half = crossval.ProbeRecipe(pool, dataclasses.replace(config, recompressed_weight=0.5))
     half.fit(train, 0)
     assert not np.allclose(half.logits(held), before) and not np.allclose(half.logits(held), unweighted.logits(held))
@@ -249,3 +250,11 @@ def test_the_recompressed_faces_measure_scores_each_persons_copies_out_of_fold(s
     assert "faces recompressed likely" in lines[2] and lines[4].count("|") == lines[2].count("|") == 13
     row["real_flagged"] = {"as taken": shares["real_flagged"], "recompressed": shares["real_flagged_recompressed"]}
     assert f"| probe | {shares['real_flagged']:.3f} ± 0.000 |" in real_flagged_table([row], 50)
+    # round 11 on: every held-out real photo is re-saved too, and the table shows their AUROCs
+    escalating = np.any(pool.labels[faces.rows][:, [FINDINGS.index("crusting"), FINDINGS.index("pustules")]] == 1, 1)
+    np.testing.assert_array_equal(faces.is_escalating_real, ~faces.is_face & escalating)
+    assert (pool.fold[faces.rows[~faces.is_face]] >= 0).all()
+    assert sorted(shares["real_auroc_recompressed"]) == ["crusting", "erythema", "hyperpigmentation"]
+    row["real_recompressed"] = shares["real_auroc_recompressed"]
+    lines = real_flagged_table([row], 50).splitlines()
+    assert "hyperpig. re-saved" in lines[3] and lines[5].count("|") == lines[3].count("|") == 7

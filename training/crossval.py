@@ -70,7 +70,7 @@ class CrossValConfig:
     probe_c: float = 0.003  # inverse L2 strength of the probe's logistic regressions (standardised features)
     # The probe also trains on each photo re-saved as a JPEG at a quality drawn from this range (training/probe.py
     # ``recompressed``), and its mirror image, with the photo's labels and its weight times recompressed_weight
-    # (docs/ablation.md, rounds 8-10). Empty: no copies. recompressed_sources: only these sources' copies train
+    # (docs/ablation.md, rounds 8-11). Empty: no copies. recompressed_sources: only these sources' copies train
     # (names from SOURCES; empty: every source's).
     recompressed_quality: list[int] = field(default_factory=list)
     recompressed_weight: float = 1.0

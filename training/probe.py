@@ -227,19 +227,23 @@ class Probe:
 def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float | np.ndarray,
               view_weights: np.ndarray | None = None) -> Probe:
     """``features`` (n, views, F): every view trains with its photo's labels and weight (times its
-    ``view_weights`` entry, if given: one per view, or one per photo and view); NaN labels are left out of that
-    finding's fit. ``c``: one strength for every
-    finding, or one per finding. Balanced classes (the findings are rare); calibration comes after, on held-out
+    ``view_weights`` entry, if given: one per view, or one per photo and view; views of weight 0 are left out);
+    NaN labels are left out of that finding's fit. ``c``: one strength for every finding,
+    or one per finding. Balanced classes (the findings are rare); calibration comes after, on held-out
     rows."""
     from sklearn.linear_model import LogisticRegression
 
     n, views, width = features.shape
     x = features.reshape(n * views, width)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    x = (x - mean) / scale
     y_all, w_all = np.repeat(labels, views, axis=0), np.repeat(weights, views)
     if view_weights is not None:
         w_all = w_all * (np.tile(view_weights, n) if view_weights.ndim == 1 else view_weights.reshape(n * views))
+    # A view at weight 0 (a copy the recipe leaves out) is dropped, not kept at weight 0: it would still move the
+    # standardisation, the balanced class weights (counted on rows) and the weights' mean (docs/ablation.md, round 11).
+    trains = w_all > 0
+    x, y_all, w_all = x[trains], y_all[trains], w_all[trains]
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    x = (x - mean) / scale
     coef, intercept = np.zeros((len(FINDINGS), width)), np.zeros(len(FINDINGS))
     strengths = np.broadcast_to(np.asarray(c, float), (len(FINDINGS),))
     for i in range(len(FINDINGS)):
